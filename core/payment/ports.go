@@ -138,6 +138,11 @@ type Journal interface {
 	Unseal(ctx context.Context, id txn.ID) (txn.Sensitive, error)
 	// PendingReversals returns the reversal queue in journal order.
 	PendingReversals(ctx context.Context) ([]txn.Record, error)
+	// Pending returns every transaction still in state txn.Pending, in
+	// journal order. Outside a sale in progress such a record is one whose
+	// outcome was never journaled (a crash, or a journal error after the
+	// request left); Engine.Recover moves each one to ReversalPending.
+	Pending(ctx context.Context) ([]txn.Record, error)
 	// QueuePrint adds receipts to the durable print queue.
 	QueuePrint(ctx context.Context, rs ...receipt.Receipt) ([]PrintJob, error)
 	// PrintQueue returns the waiting print jobs in order.
