@@ -1,0 +1,118 @@
+// Package board knows what hardware a terminal has and wires it: board
+// profiles (which port and pin is what), and Open, which builds the
+// devices core needs for a profile.
+//
+// Profiles today: "sim", the simulated board. Its card reader, printer,
+// lights and acquirer are the in-process stand-ins of core/payment/standin
+// until the device emulators (cmd/possim) and the ISO 8583 link replace
+// them. Real-board profiles arrive with the device drivers.
+package board
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/posagent/posagent/core/card"
+	"github.com/posagent/posagent/core/clock"
+	"github.com/posagent/posagent/core/config"
+	"github.com/posagent/posagent/core/payment"
+	"github.com/posagent/posagent/core/payment/standin"
+)
+
+// ErrUnknownProfile is returned for a profile name no board has.
+var ErrUnknownProfile = errors.New("board: unknown profile")
+
+// Devices are the opened devices of a board.
+type Devices struct {
+	Cards     payment.CardSource
+	Printer   payment.Printer
+	Indicator payment.Indicator
+	Acquirer  payment.Acquirer
+	// Extra is an HTTP handler for development controls (mounted by the
+	// local API under /v1/sim/), nil on real boards.
+	Extra  http.Handler
+	closer []io.Closer
+}
+
+// Close releases every device.
+func (d *Devices) Close() error {
+	var errs []error
+	for _, c := range d.closer {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Open builds the devices for cfg.Board.Profile.
+func Open(ctx context.Context, cfg *config.Config, clk clock.Clock, log *slog.Logger) (*Devices, error) {
+	switch cfg.Board.Profile {
+	case "sim":
+		return openSim(cfg, clk, log)
+	case "auto":
+		return nil, fmt.Errorf("%w: board detection needs the device drivers, which are not built yet; set [board] profile = \"sim\"", ErrUnknownProfile)
+	}
+	return nil, fmt.Errorf("%w %q (known: sim)", ErrUnknownProfile, cfg.Board.Profile)
+}
+
+func openSim(cfg *config.Config, clk clock.Clock, log *slog.Logger) (*Devices, error) {
+	dir := cfg.Board.SimDir
+	if dir == "" {
+		dir = filepath.Dir(cfg.Journal.Path)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("board sim: %w", err)
+	}
+	rf, err := os.OpenFile(filepath.Join(dir, "receipts.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("board sim: receipts file: %w", err)
+	}
+	cards := standin.NewCards(clk, cfg.Board.SimAutoTap)
+	printer := standin.NewPrinter(rf)
+	d := &Devices{
+		Cards:     cards,
+		Printer:   printer,
+		Indicator: standin.NewIndicator(log),
+		Acquirer:  standin.NewAcquirer(clk),
+		closer:    []io.Closer{rf},
+	}
+	if cfg.Acquirer.Primary != "" {
+		log.Warn("acquirer.primary is set but the ISO 8583 link is not built yet: using the in-process stand-in acquirer", "primary", cfg.Acquirer.Primary)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/sim/tap", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Scheme string `json:"scheme"`
+		}
+		_ = json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body)
+		if body.Scheme == "" {
+			body.Scheme = "UnionPay"
+		}
+		c, ok := standin.TestCards[body.Scheme]
+		if !ok {
+			http.Error(w, fmt.Sprintf(`{"error":"no stand-in test card for scheme %q","code":"bad_request"}`, body.Scheme), http.StatusBadRequest)
+			return
+		}
+		cards.Tap(c)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"masked_pan": card.Mask(c.Sensitive.PAN), "scheme": body.Scheme})
+	})
+	mux.HandleFunc("POST /v1/sim/paper", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Out bool `json:"out"`
+		}
+		_ = json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body)
+		printer.SetPaperOut(body.Out)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]bool{"paper_out": body.Out})
+	})
+	d.Extra = mux
+	log.Info("sim board: stand-in card reader, printer, lights and acquirer", "receipts", rf.Name(), "autotap", cfg.Board.SimAutoTap)
+	return d, nil
+}
