@@ -10,7 +10,7 @@ func TestTransitionsTable(t *testing.T) {
 		{Pending, Approved}: true, {Pending, Declined}: true, {Pending, StoredOffline}: true,
 		{Pending, ReversalPending}: true, {Pending, Aborted}: true,
 		{StoredOffline, ForwardedApproved}: true, {StoredOffline, ForwardedDeclined}: true,
-		{StoredOffline, Expired}: true,
+		{StoredOffline, Expired}:    true,
 		{ReversalPending, Reversed}: true, {ReversalPending, ReversalFailed}: true,
 		{ReversalFailed, Reversed}: true, {Approved, ReversalPending}: true,
 	}
