@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 )
 
 // usageError is a mistake in the command line; it exits with status 2.
@@ -114,5 +113,3 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	return fs.Parse(append([]string{"--"}, pos...))
 }
-
-func joinArgs(a []string) string { return strings.Join(a, " ") }
