@@ -146,15 +146,28 @@ type Acquirer struct {
 	// Backup is an optional second "host:port".
 	Backup string
 	// TPDU is the 5-byte transport protocol data unit sent before the header.
-	TPDU           [5]byte
+	TPDU [5]byte
+	// Header is the 6-byte message header after the TPDU (acquirer-assigned).
+	Header         [6]byte
 	ConnectTimeout time.Duration
+	// MAC names the field-64 algorithm: "unionpay-ecb" (default), "x9.19"
+	// or "x9.9".
+	MAC string
+	// SignInInterval: sign in again when the last sign-in is this old.
+	SignInInterval time.Duration
 	TLS            bool
+	// TLSCA is the PEM file of the acquirer's CA (pinned: the only one
+	// trusted); TLSCert and TLSKey are the terminal's client certificate.
+	TLSCA, TLSCert, TLSKey string
 }
 
 // Log is the [log] table.
 type Log struct {
 	Level slog.Level // one of slog.LevelDebug, LevelInfo, LevelWarn, LevelError
 }
+
+// DefaultHeader is the default 6-byte message header (60 31 00 00 00 00).
+var DefaultHeader = [6]byte{0x60, 0x31, 0x00, 0x00, 0x00, 0x00}
 
 // Default values of the keys that have one.
 const (
@@ -202,6 +215,9 @@ func Default() *Config {
 		Acquirer: Acquirer{
 			TPDU:           DefaultTPDU,
 			ConnectTimeout: 10 * time.Second,
+			Header:         DefaultHeader,
+			MAC:            "unionpay-ecb",
+			SignInInterval: 24 * time.Hour,
 		},
 		Log: Log{Level: slog.LevelInfo},
 	}

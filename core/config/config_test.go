@@ -144,6 +144,12 @@ func TestFullConfig(t *testing.T) {
 		"acquirer.tpdu", `"600a0B0000"`,
 		"acquirer.connect_timeout", `"5s"`,
 		"acquirer.tls", `true`,
+		"acquirer.tls_ca", `"/etc/posagent/acq-ca.pem"`,
+		"acquirer.tls_cert", `"/etc/posagent/term.pem"`,
+		"acquirer.tls_key", `"/etc/posagent/term.key"`,
+		"acquirer.header", `"613100311108"`,
+		"acquirer.mac", `"x9.19"`,
+		"acquirer.signin_interval", `"12h"`,
 		"log.level", `"DEBUG"`,
 	)
 	c, err := Parse([]byte(in))
@@ -153,13 +159,15 @@ func TestFullConfig(t *testing.T) {
 	want := &Config{
 		Terminal: Terminal{TID: "AB12cd34", MID: "123456789012345", MerchantName: "测试商户",
 			Currency: money.HKD, Timezone: "Asia/Hong_Kong"},
-		Journal:  Journal{Path: "/data/j.db", KeyFile: "/data/k", LockTimeout: 250 * time.Millisecond},
-		Board:    Board{Profile: ProfileSim, SimDir: "/tmp/possim"},
-		API:      API{TCP: "[::1]:8080", TokenFile: "/etc/posagent/token"},
-		Payment:  Payment{CardTimeout: 45 * time.Second, AuthTimeout: time.Minute, ReversalRetries: 2, MaxAmountMinor: 2000000, CVMLimitMinor: 50050},
-		Offline:  Offline{Enabled: true, MaxAmountMinor: 10000, MaxTotalMinor: 100000, MaxCount: 50, ForwardWindow: 12 * time.Hour, HardStop: 48 * time.Hour, MaxSignInAge: 72 * time.Hour},
-		Acquirer: Acquirer{Primary: "acq.example.com:5000", Backup: "10.0.0.2:5000", TPDU: [5]byte{0x60, 0x0a, 0x0b, 0, 0}, ConnectTimeout: 5 * time.Second, TLS: true},
-		Log:      Log{Level: slog.LevelDebug},
+		Journal: Journal{Path: "/data/j.db", KeyFile: "/data/k", LockTimeout: 250 * time.Millisecond},
+		Board:   Board{Profile: ProfileSim, SimDir: "/tmp/possim"},
+		API:     API{TCP: "[::1]:8080", TokenFile: "/etc/posagent/token"},
+		Payment: Payment{CardTimeout: 45 * time.Second, AuthTimeout: time.Minute, ReversalRetries: 2, MaxAmountMinor: 2000000, CVMLimitMinor: 50050},
+		Offline: Offline{Enabled: true, MaxAmountMinor: 10000, MaxTotalMinor: 100000, MaxCount: 50, ForwardWindow: 12 * time.Hour, HardStop: 48 * time.Hour, MaxSignInAge: 72 * time.Hour},
+		Acquirer: Acquirer{Primary: "acq.example.com:5000", Backup: "10.0.0.2:5000", TPDU: [5]byte{0x60, 0x0a, 0x0b, 0, 0}, ConnectTimeout: 5 * time.Second, TLS: true,
+			Header: [6]byte{0x61, 0x31, 0x00, 0x31, 0x11, 0x08}, MAC: "x9.19", SignInInterval: 12 * time.Hour,
+			TLSCA: "/etc/posagent/acq-ca.pem", TLSCert: "/etc/posagent/term.pem", TLSKey: "/etc/posagent/term.key"},
+		Log: Log{Level: slog.LevelDebug},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", c, want)
@@ -299,6 +307,12 @@ func TestProblems(t *testing.T) {
 			map[string]string{"acquirer.tpdu": `found 'G' at position 9`}},
 		{"connect timeout zero", []string{"acquirer.connect_timeout", `"0ms"`},
 			map[string]string{"acquirer.connect_timeout": "must be above zero"}},
+		{"tls without files", []string{"acquirer.primary", `"127.0.0.1:5000"`, "acquirer.tls", `true`},
+			map[string]string{"acquirer.tls_ca": "required when acquirer.tls", "acquirer.tls_key": "required"}},
+		{"bad mac", []string{"acquirer.mac", `"md5"`},
+			map[string]string{"acquirer.mac": `"unionpay-ecb", "x9.19" or "x9.9"`}},
+		{"bad header", []string{"acquirer.header", `"6031"`},
+			map[string]string{"acquirer.header": "exactly 12 hex digits"}},
 		{"tls not bool", []string{"acquirer.tls", `1`},
 			map[string]string{"acquirer.tls": "must be true or false, got an integer"}},
 		{"log level unknown", []string{"log.level", `"verbose"`},

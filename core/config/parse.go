@@ -83,9 +83,15 @@ func Parse(data []byte) (*Config, error) {
 	acq := d.section(raw, "acquirer")
 	d.str("acquirer.primary", acq["primary"], &c.Acquirer.Primary)
 	d.str("acquirer.backup", acq["backup"], &c.Acquirer.Backup)
-	d.tpdu("acquirer.tpdu", acq["tpdu"], &c.Acquirer.TPDU)
+	d.hexBytes("acquirer.tpdu", acq["tpdu"], c.Acquirer.TPDU[:])
+	d.hexBytes("acquirer.header", acq["header"], c.Acquirer.Header[:])
 	d.duration("acquirer.connect_timeout", acq["connect_timeout"], &c.Acquirer.ConnectTimeout)
+	d.str("acquirer.mac", acq["mac"], &c.Acquirer.MAC)
+	d.duration("acquirer.signin_interval", acq["signin_interval"], &c.Acquirer.SignInInterval)
 	d.boolean("acquirer.tls", acq["tls"], &c.Acquirer.TLS)
+	d.str("acquirer.tls_ca", acq["tls_ca"], &c.Acquirer.TLSCA)
+	d.str("acquirer.tls_cert", acq["tls_cert"], &c.Acquirer.TLSCert)
+	d.str("acquirer.tls_key", acq["tls_key"], &c.Acquirer.TLSKey)
 
 	l := d.section(raw, "log")
 	d.level("log.level", l["level"], &c.Log.Level)
@@ -119,7 +125,7 @@ var knownKeys = []struct {
 	{"api", []string{"socket", "tcp", "token_file"}},
 	{"payment", []string{"card_timeout", "auth_timeout", "reversal_retries", "max_amount", "cvm_limit"}},
 	{"offline", []string{"enabled", "max_amount", "max_total", "max_count", "forward_window", "hard_stop", "max_signin_age"}},
-	{"acquirer", []string{"primary", "backup", "tpdu", "connect_timeout", "tls"}},
+	{"acquirer", []string{"primary", "backup", "tpdu", "header", "connect_timeout", "mac", "signin_interval", "tls", "tls_ca", "tls_cert", "tls_key"}},
 	{"log", []string{"level"}},
 }
 
@@ -329,29 +335,31 @@ func (d *decoder) currency(key string, v any, dst *money.Currency) {
 	*dst = money.Currency(n)
 }
 
-func (d *decoder) tpdu(key string, v any, dst *[5]byte) {
+// hexBytes decodes a string of exactly 2*len(dst) hex digits into dst.
+func (d *decoder) hexBytes(key string, v any, dst []byte) {
 	if v == nil {
 		return
 	}
+	want := 2 * len(dst)
 	s, ok := v.(string)
 	if !ok {
-		d.p.add(key, nil, `must be a string of 10 hex digits like "6000000000", got %s`, typeOf(v))
+		d.p.add(key, nil, `must be a string of %d hex digits, got %s`, want, typeOf(v))
 		return
 	}
-	if len(s) != 10 {
-		d.p.add(key, nil, "must be exactly 10 hex digits, got %d characters", len(s))
+	if len(s) != want {
+		d.p.add(key, nil, "must be exactly %d hex digits, got %d characters", want, len(s))
 		return
 	}
-	var out [5]byte
-	for i := 0; i < 10; i++ {
+	out := make([]byte, len(dst))
+	for i := 0; i < want; i++ {
 		h, ok := unhex(s[i])
 		if !ok {
-			d.p.add(key, nil, "must be exactly 10 hex digits, found %q at position %d", s[i], i+1)
+			d.p.add(key, nil, "must be exactly %d hex digits, found %q at position %d", want, s[i], i+1)
 			return
 		}
 		out[i/2] = out[i/2]<<4 | h
 	}
-	*dst = out
+	copy(dst, out)
 }
 
 func unhex(c byte) (byte, bool) {

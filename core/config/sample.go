@@ -56,8 +56,14 @@ max_signin_age = "168h"    # no offline sale when the last sign-in is older, def
 primary = ""               # "host:port"; "" = in-process stand-in acquirer (development only)
 backup = ""                # optional second "host:port"
 tpdu = "6000000000"        # 10 hex digits, default "6000000000"
+header = "603100000000"    # 12 hex digits, acquirer-assigned, default "603100000000"
 connect_timeout = "10s"    # default "10s"
+mac = "unionpay-ecb"       # field 64: "unionpay-ecb" (default), "x9.19" or "x9.9"
+signin_interval = "24h"    # sign in again after this long, default "24h"
 tls = false                # TLS 1.3 to the host, default false
+tls_ca = ""                # PEM of the acquirer's CA, the only one trusted (required with tls)
+tls_cert = ""              # terminal client certificate PEM (required with tls)
+tls_key = ""               # its private key PEM (required with tls)
 
 [log]
 level = "info"             # debug | info | warn | error, default "info"

@@ -172,6 +172,21 @@ func (c *Config) validate(p *problems) {
 		}
 	}
 	v.positive("acquirer.connect_timeout", acq.ConnectTimeout)
+	switch acq.MAC {
+	case "unionpay-ecb", "x9.19", "x9.9":
+	default:
+		v.add("acquirer.mac", nil, `must be "unionpay-ecb", "x9.19" or "x9.9", got %q`, acq.MAC)
+	}
+	if acq.SignInInterval < 0 {
+		v.add("acquirer.signin_interval", nil, "must not be negative, got %s", acq.SignInInterval)
+	}
+	if acq.TLS {
+		for _, kv := range []struct{ key, val string }{{"acquirer.tls_ca", acq.TLSCA}, {"acquirer.tls_cert", acq.TLSCert}, {"acquirer.tls_key", acq.TLSKey}} {
+			if kv.val == "" {
+				v.add(kv.key, nil, "is required when acquirer.tls is true")
+			}
+		}
+	}
 
 	// [log]
 	switch c.Log.Level {
