@@ -308,7 +308,7 @@ func TestProblems(t *testing.T) {
 		{"connect timeout zero", []string{"acquirer.connect_timeout", `"0ms"`},
 			map[string]string{"acquirer.connect_timeout": "must be above zero"}},
 		{"tls without files", []string{"acquirer.primary", `"127.0.0.1:5000"`, "acquirer.tls", `true`},
-			map[string]string{"acquirer.tls_ca": "required when acquirer.tls", "acquirer.tls_key": "required"}},
+			map[string]string{"acquirer.tls_ca": "required when acquirer.tls", "acquirer.tls_cert": "required", "acquirer.tls_key": "required"}},
 		{"bad mac", []string{"acquirer.mac", `"md5"`},
 			map[string]string{"acquirer.mac": `"unionpay-ecb", "x9.19" or "x9.9"`}},
 		{"bad header", []string{"acquirer.header", `"6031"`},

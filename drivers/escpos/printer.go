@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -14,10 +15,14 @@ import (
 )
 
 // Transport is the link to the printer, the subset of go.bug.st/serial's
-// Port the driver needs.
+// Port the driver needs (drivers/serialio.Port has the same methods).
 type Transport interface {
 	// Read reads what the printer sent. It blocks at most the read
-	// timeout; (0, nil) means the timeout passed with nothing to read.
+	// timeout. A timeout with nothing to read is either (0, nil), as
+	// go.bug.st/serial reports it, or an error that says so: one with a
+	// Timeout() bool method returning true (drivers/serialio wraps its
+	// ErrTimeout that way, as net.Error does) or os.ErrDeadlineExceeded.
+	// Any other error is a link failure.
 	Read(p []byte) (int, error)
 	// Write sends bytes; it may accept fewer than len(p) without an error
 	// (the driver writes the rest).
@@ -139,6 +144,14 @@ func (p *Printer) Status(ctx context.Context) (Status, error) {
 }
 
 func (p *Printer) status(ctx context.Context) (Status, error) {
+	return p.statusAfter(ctx, 0)
+}
+
+// statusAfter is status with extra time for the first reply: after a
+// job the request queues behind the job's bytes on the serial line (at
+// 9600 baud a 1.8 KB receipt is 1.9 s of line), so the first reply can
+// only come that much later.
+func (p *Printer) statusAfter(ctx context.Context, extra time.Duration) (Status, error) {
 	if err := ctx.Err(); err != nil {
 		return Status{}, fmt.Errorf("escpos: status: %w", err)
 	}
@@ -151,11 +164,12 @@ func (p *Printer) status(ctx context.Context) (Status, error) {
 		if err := p.writeAll(req); err != nil {
 			return Status{}, fmt.Errorf("escpos: sending DLE EOT %d: %w", n, err)
 		}
-		b, err := p.readStatusByte(ctx, n)
+		b, err := p.readStatusByte(ctx, n, extra)
 		if err != nil {
 			return Status{}, err
 		}
 		replies[n-1] = b
+		extra = 0
 	}
 	return ParseStatus(replies[:]) // every byte passed CheckStatusByte
 }
@@ -169,11 +183,11 @@ func (p *Printer) drain() error {
 	var buf [64]byte
 	for dropped := 0; dropped < maxDrain; {
 		n, err := p.t.Read(buf[:])
-		if err != nil {
+		if err != nil && !isReadTimeout(err) {
 			return fmt.Errorf("escpos: reading printer: %w", err)
 		}
 		if n == 0 {
-			return nil
+			return nil // nothing waiting: a timeout, as (0, nil) or as an error
 		}
 		dropped += n
 		p.log.Debug("discarded stale bytes before status request", "bytes", n)
@@ -181,27 +195,41 @@ func (p *Printer) drain() error {
 	return nil
 }
 
-func (p *Printer) readStatusByte(ctx context.Context, n int) (byte, error) {
+// isReadTimeout reports whether a Read error only says that the read
+// timeout passed: an error with a Timeout() bool method that returns true
+// (drivers/serialio's, net.Error's) or os.ErrDeadlineExceeded.
+func isReadTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// readStatusByte waits up to ResponseTimeout plus extra for the reply to
+// DLE EOT n.
+func (p *Printer) readStatusByte(ctx context.Context, n int, extra time.Duration) (byte, error) {
 	start := p.clk.Now()
+	limit := p.o.ResponseTimeout + extra
 	noise := 0
 	var buf [1]byte
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, fmt.Errorf("%w: no reply to DLE EOT %d: %w", ErrNoResponse, n, err)
 		}
-		left := p.o.ResponseTimeout - p.clk.Now().Sub(start)
+		left := limit - p.clk.Now().Sub(start)
 		if left <= 0 {
-			return 0, fmt.Errorf("%w: no reply to DLE EOT %d within %v", ErrNoResponse, n, p.o.ResponseTimeout)
+			return 0, fmt.Errorf("%w: no reply to DLE EOT %d within %v", ErrNoResponse, n, limit)
 		}
 		if err := p.t.SetReadTimeout(min(left, p.o.ReadSlice)); err != nil {
 			return 0, fmt.Errorf("escpos: set read timeout: %w", err)
 		}
 		k, err := p.t.Read(buf[:])
-		if err != nil {
+		if err != nil && !isReadTimeout(err) {
 			return 0, fmt.Errorf("escpos: reading reply to DLE EOT %d: %w", n, err)
 		}
 		if k == 0 {
-			continue // read timeout
+			continue // read timeout, as (0, nil) or as an error
 		}
 		if err := CheckStatusByte(buf[0]); err != nil {
 			noise++
@@ -253,7 +281,7 @@ func (p *Printer) PrintBuilt(ctx context.Context, b *Builder) error {
 	if err := p.send(ctx, b.Bytes(), b.marks); err != nil {
 		return err
 	}
-	st, err = p.status(ctx)
+	st, err = p.statusAfter(ctx, p.o.Profile.TransferTime(b.Len()))
 	if err != nil {
 		return fmt.Errorf("escpos: after printing: %w: %w", ErrMaybeIncomplete, err)
 	}
