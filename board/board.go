@@ -34,7 +34,9 @@ type Devices struct {
 	Cards     payment.CardSource
 	Printer   payment.Printer
 	Indicator payment.Indicator
-	Acquirer  payment.Acquirer
+	// Acquirer is a development stand-in host (sim board only); the agent
+	// uses the ISO 8583 link instead whenever [acquirer] primary is set.
+	Acquirer payment.Acquirer
 	// Extra is an HTTP handler for development controls (mounted by the
 	// local API under /v1/sim/), nil on real boards.
 	Extra  http.Handler
@@ -81,9 +83,6 @@ func openSim(cfg *config.Config, clk clock.Clock, log *slog.Logger) (*Devices, e
 		Indicator: standin.NewIndicator(log),
 		Acquirer:  standin.NewAcquirer(clk),
 		closer:    []io.Closer{rf},
-	}
-	if cfg.Acquirer.Primary != "" {
-		log.Warn("acquirer.primary is set but the ISO 8583 link is not built yet: using the in-process stand-in acquirer", "primary", cfg.Acquirer.Primary)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/sim/tap", func(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/board"
+	"github.com/posagent/posagent/core/acquirer"
 	"github.com/posagent/posagent/core/api"
 	"github.com/posagent/posagent/core/clock"
 	"github.com/posagent/posagent/core/config"
@@ -66,6 +67,32 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if jr != nil {
 		journal = jr
 	}
+	// The acquirer: the ISO 8583 link when a host is configured, else the
+	// board's development stand-in.
+	acq := dev.Acquirer
+	var link *acquirer.Acquirer
+	if cfg.Acquirer.Primary != "" {
+		if jr == nil {
+			log.Error("acquirer link not started: it needs the journal (keys, batch)")
+		} else if link, err = openLink(cfg, jr, loc, clk, log); err != nil {
+			return fmt.Errorf("acquirer: %w", err)
+		} else {
+			defer link.Close()
+			acq = link
+			go func() {
+				sctx, cancel := context.WithTimeout(ctx, cfg.Acquirer.ConnectTimeout+cfg.Payment.AuthTimeout)
+				defer cancel()
+				if err := link.SignIn(sctx); err != nil {
+					log.Warn("sign-in at start failed; the link signs in before the next request", "err", err)
+				} else {
+					log.Info("signed in to the acquirer", "host", link.Status().Host)
+				}
+			}()
+		}
+	}
+	if acq == nil {
+		return fmt.Errorf("no acquirer: set [acquirer] primary (the board %q has no stand-in)", cfg.Board.Profile)
+	}
 	eng, err := payment.New(payment.Config{
 		Currency:        cfg.Terminal.Currency,
 		CardTimeout:     cfg.Payment.CardTimeout,
@@ -75,7 +102,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Merchant:        receipt.Merchant{Name: cfg.Terminal.MerchantName},
 		Location:        loc,
 	}, payment.Deps{
-		Journal: journal, Cards: dev.Cards, Acquirer: dev.Acquirer, Printer: dev.Printer,
+		Journal: journal, Cards: dev.Cards, Acquirer: acq, Printer: dev.Printer,
 		Indicator: dev.Indicator, Clock: clk, Log: log,
 	})
 	if err != nil {

@@ -51,6 +51,9 @@ merchant and technician (talk to the running agent over its local API):
                              the transaction journal (masked; via the agent, or
                              the file itself when the agent is stopped)
   sim tap [SCHEME]           development board only: tap a stand-in test card
+  keys load --component HEX [--component HEX ...] | --file FILE
+                             load the terminal master key (agent stopped); prints its check value
+  keys check                 show the loaded key's check value
 
 tools:
   config check FILE          validate a config file
@@ -86,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdJournal(ctx, rest, stdout)
 	case "sim":
 		return cmdSim(ctx, rest, stdout)
+	case "keys":
+		return cmdKeys(ctx, rest, stdout)
 	}
 	return usagef("unknown command %q (posagent help lists them)", cmd)
 }
