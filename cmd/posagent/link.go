@@ -64,10 +64,11 @@ func openLink(cfg *config.Config, j *store.Journal, loc *time.Location, clk cloc
 			c, err := j.Counters(ctx)
 			return c.Batch, err
 		},
-		Unseal:  func(ctx context.Context, id txn.ID) (txn.Sensitive, error) { return j.Unseal(ctx, id) },
-		NetSTAN: j.ReserveSTAN,
-		Clock:   clk,
-		Log:     log,
+		OnHostBatch: j.AdoptBatch,
+		Unseal:      func(ctx context.Context, id txn.ID) (txn.Sensitive, error) { return j.Unseal(ctx, id) },
+		NetSTAN:     j.ReserveSTAN,
+		Clock:       clk,
+		Log:         log,
 	}
 	return acquirer.New(ac, deps)
 }

@@ -22,7 +22,7 @@ import (
 // daemon on the simulated board with a real bbolt journal and a real unix
 // socket, and the CLI against it.
 
-var agentBin string
+var agentBin, hostBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "posagent-bin")
@@ -33,6 +33,12 @@ func TestMain(m *testing.M) {
 	out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building posagent: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	hostBin = filepath.Join(dir, "acqhost")
+	out, err = exec.Command("go", "build", "-o", hostBin, "../acqhost").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building acqhost: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
