@@ -17,7 +17,7 @@ RUNDIR  ?= run
 
 export CGO_ENABLED := 0
 
-.PHONY: all build cross test test-unit test-fuzz test-qemu bench lint run deps deps-qemu deps-lint clean soak
+.PHONY: all build cross test test-unit test-fuzz test-qemu bench lint run deps deps-qemu deps-lint deps-apt clean soak
 
 all: build
 
@@ -61,7 +61,16 @@ lint: deps-lint
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-deps: deps-qemu deps-lint
+deps: deps-qemu deps-lint deps-apt
+
+# Debian packages the tests use: GNU Unifont (the printer emulator's glyphs)
+# and zbar-tools (tests scan the emulator's barcodes and QR codes back).
+APT_PKGS := unifont zbar-tools
+deps-apt:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then echo "installing$$missing"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
 # Debian's qemu-user-static, installed when missing (CI runs as root).
 deps-qemu:

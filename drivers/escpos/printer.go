@@ -249,7 +249,10 @@ func (p *Printer) readStatusByte(ctx context.Context, n int, extra time.Duration
 // ErrOffline and nothing is printed. The job is written in chunks split
 // only between commands; the context is checked between chunks. After
 // the job the status is checked again: a condition found then is returned
-// wrapping both its sentinel and ErrMaybeIncomplete. Characters the
+// wrapping both its sentinel and ErrMaybeIncomplete. That request queues
+// behind the job on the serial line, so its first reply may take the
+// job's line time (Profile.TransferTime) on top of ResponseTimeout.
+// Characters the
 // printer cannot print are logged (they print as '?'); use Render to get
 // them as Problems.
 func (p *Printer) Print(ctx context.Context, r receipt.Receipt) error {
