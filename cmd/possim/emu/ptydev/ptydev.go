@@ -95,7 +95,7 @@ func (d *Device) Plug(ctx context.Context) error {
 	if d.plugged {
 		return nil
 	}
-	master, slave, err := pty.Open()
+	master, slave, err := openPTY()
 	if err != nil {
 		return fmt.Errorf("ptydev %s: %w", d.cfg.Name, err)
 	}
@@ -162,6 +162,30 @@ func (d *Device) Unplug() {
 func (d *Device) Close() error {
 	d.Unplug()
 	return nil
+}
+
+// openPTY opens a pseudo-terminal whose master is non-blocking and so
+// registered with Go's poller: Close then interrupts a pending Read (a
+// blocking *os.File, which creack/pty returns once Fd() was called, would
+// keep an emulator's Read, and so Unplug, hanging).
+func openPTY() (master, slave *os.File, err error) {
+	m, slave, err := pty.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	fd, err := unix.Dup(int(m.Fd()))
+	m.Close()
+	if err != nil {
+		slave.Close()
+		return nil, nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		slave.Close()
+		return nil, nil, err
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "/dev/ptmx"), slave, nil
 }
 
 // relink atomically points link at target.

@@ -135,3 +135,31 @@ func TestByteTime(t *testing.T) {
 		t.Error("ByteTime(0) != 0")
 	}
 }
+
+// reader is a handler that only reads, as an emulator waiting for its
+// next command does.
+type reader struct{}
+
+func (reader) Serve(ctx context.Context, rw io.ReadWriter) error {
+	buf := make([]byte, 64)
+	for {
+		if _, err := rw.Read(buf); err != nil {
+			return err
+		}
+	}
+}
+
+func TestUnplugInterruptsAPendingRead(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "r")
+	d := New(Config{Name: "r", Link: link}, reader{})
+	if err := d.Plug(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { d.Unplug(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Unplug hung on the handler's pending read")
+	}
+}
