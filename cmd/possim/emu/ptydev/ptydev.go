@@ -58,6 +58,7 @@ type Device struct {
 	slave   *os.File
 	cancel  context.CancelFunc
 	done    chan struct{}
+	parent  context.Context // what Plug was given: outlives one plug-in session
 	plugged bool
 	path    string
 }
@@ -110,6 +111,7 @@ func (d *Device) Plug(ctx context.Context) error {
 		return fmt.Errorf("ptydev %s: %w", d.cfg.Name, err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
+	d.parent = ctx
 	d.master, d.slave, d.cancel, d.path = master, slave, cancel, slave.Name()
 	d.done = make(chan struct{})
 	d.plugged = true
@@ -122,7 +124,12 @@ func (d *Device) serve(ctx context.Context, rw io.ReadWriter, done chan struct{}
 	defer close(done)
 	err := d.h.Serve(ctx, rw)
 	if errors.Is(err, ErrReboot) {
+		d.mu.Lock()
+		parent := d.parent
+		d.mu.Unlock()
 		go func() {
+			// Unplug cancels this session's ctx; the replug waits on the
+			// context Plug was given, which a reboot does not end.
 			d.Unplug()
 			delay := d.cfg.RebootDelay
 			if delay <= 0 {
@@ -130,8 +137,8 @@ func (d *Device) serve(ctx context.Context, rw io.ReadWriter, done chan struct{}
 			}
 			select {
 			case <-time.After(delay):
-				_ = d.Plug(context.WithoutCancel(ctx))
-			case <-ctx.Done():
+				_ = d.Plug(parent)
+			case <-parent.Done():
 			}
 		}()
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,4 +163,48 @@ func TestUnplugInterruptsAPendingRead(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Unplug hung on the handler's pending read")
 	}
+}
+
+// rebooter answers its first session with ErrReboot, then serves normally.
+type rebooter struct {
+	sessions chan int
+	count    atomic.Int32
+}
+
+func (r *rebooter) Serve(ctx context.Context, rw io.ReadWriter) error {
+	n := int(r.count.Add(1)) - 1
+	r.sessions <- n
+	if n == 0 {
+		return ErrReboot
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestRebootReplugs(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "m")
+	r := &rebooter{sessions: make(chan int, 4)}
+	d := New(Config{Name: "m", Link: link, RebootDelay: 10 * time.Millisecond}, r)
+	if err := d.Plug(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	first := d.Path()
+	select {
+	case <-r.sessions:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no first session")
+	}
+	select {
+	case n := <-r.sessions:
+		if n != 1 {
+			t.Fatalf("second session numbered %d", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a rebooting device never came back")
+	}
+	if !d.Plugged() {
+		t.Fatal("not plugged after the reboot")
+	}
+	_ = first
 }
