@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.bug.st/serial"
+)
+
+// TestControlAPI runs the simulator with every device and drives it the way
+// the possim CLI does, over its unix control socket.
+func TestControlAPI(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(Options{Dir: dir, Unpaced: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.PlugAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "possim.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: s.Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+	c := client(dir)
+	var out bytes.Buffer
+
+	if err := c.show(ctx, http.MethodGet, "/devices", nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{DevReader, DevPrinter, DevScanner, DevModem} {
+		if !strings.Contains(out.String(), `"name": "`+n+`"`) {
+			t.Errorf("device %s missing from %s", n, out.String())
+		}
+	}
+	out.Reset()
+	if err := c.show(ctx, http.MethodPost, "/reader/tap", map[string]string{"card": "visa"}, &out); err != nil || !strings.Contains(out.String(), "Visa") {
+		t.Fatalf("tap: %v %s", err, out.String())
+	}
+	if err := c.show(ctx, http.MethodPost, "/reader/tap", map[string]string{"card": "nope"}, &out); err == nil {
+		t.Fatal("tapping an unknown card succeeded")
+	}
+	if err := c.show(ctx, http.MethodPost, "/printer/state", map[string]bool{"PaperOut": true}, &out); err != nil || !s.Printer.State().PaperOut {
+		t.Fatalf("paper out: %v", err)
+	}
+
+	// A scan injected through the API comes out of the scanner's port.
+	p, err := serial.Open(filepath.Join(dir, DevScanner), &serial.Mode{BaudRate: 9600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_ = p.SetReadTimeout(100 * time.Millisecond)
+	if err := c.show(ctx, http.MethodPost, "/scanner/scan", map[string]string{"code": "6901234567892"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	buf := make([]byte, 64)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !bytes.Contains(got, []byte("\r")); {
+		n, _ := p.Read(buf)
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.HasPrefix(got, []byte("6901234567892")) {
+		t.Fatalf("scanner port gave %q", got)
+	}
+
+	// Unplug and replug: the link disappears and comes back elsewhere.
+	before, _ := s.Device(DevModem)
+	if err := c.show(ctx, http.MethodPost, "/devices/modem/unplug", nil, &out); err != nil || before.Plugged() {
+		t.Fatalf("unplug: %v", err)
+	}
+	if err := c.show(ctx, http.MethodPost, "/devices/modem/replug", nil, &out); err != nil || !before.Plugged() {
+		t.Fatalf("replug: %v", err)
+	}
+	if before.Path() == "" {
+		t.Fatal("no path after replug")
+	}
+	if err := c.show(ctx, http.MethodPost, "/modem/state", map[string]any{"csq": 40}, &out); err == nil {
+		t.Fatal("csq 40 accepted")
+	}
+	if err := c.show(ctx, http.MethodPost, "/modem/state", map[string]any{"registered": false}, &out); err != nil || s.Modem.State().Reg != 0 {
+		t.Fatalf("detach: %v", err)
+	}
+}
