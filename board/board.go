@@ -2,10 +2,10 @@
 // profiles (which port and pin is what), and Open, which builds the
 // devices core needs for a profile.
 //
-// Profiles today: "sim", the simulated board. Its card reader, printer,
-// lights and acquirer are the in-process stand-ins of core/payment/standin
-// until the device emulators (cmd/possim) and the ISO 8583 link replace
-// them. Real-board profiles arrive with the device drivers.
+// Profiles are data (profile.go). "sim" opens the real drivers on
+// cmd/possim's emulated devices in [board] sim_dir; "standin" uses the
+// in-process stand-ins of core/payment/standin (no devices at all, for
+// quick tests); the hardware profiles open the real ports and pins.
 package board
 
 import (
@@ -24,6 +24,9 @@ import (
 	"github.com/posagent/posagent/core/config"
 	"github.com/posagent/posagent/core/payment"
 	"github.com/posagent/posagent/core/payment/standin"
+	"github.com/posagent/posagent/drivers/escpos"
+	"github.com/posagent/posagent/drivers/modem"
+	"github.com/posagent/posagent/drivers/pn532"
 )
 
 // ErrUnknownProfile is returned for a profile name no board has.
@@ -39,7 +42,17 @@ type Devices struct {
 	Acquirer payment.Acquirer
 	// Extra is an HTTP handler for development controls (mounted by the
 	// local API under /v1/sim/), nil on real boards.
-	Extra  http.Handler
+	Extra http.Handler
+	// Reader and EscPos are the raw drivers, for diagnostics (nil when
+	// the board has none).
+	Reader *pn532.Device
+	EscPos *escpos.Printer
+	Modem  *modem.Modem
+	// Profile names the board profile these devices came from.
+	Profile string
+
+	readerPort, printerPort, scannerPort, modemPort portStatus
+
 	closer []io.Closer
 }
 
@@ -54,16 +67,23 @@ func (d *Devices) Close() error {
 
 // Open builds the devices for cfg.Board.Profile.
 func Open(ctx context.Context, cfg *config.Config, clk clock.Clock, log *slog.Logger) (*Devices, error) {
-	switch cfg.Board.Profile {
-	case "sim":
-		return openSim(cfg, clk, log)
-	case "auto":
-		return nil, fmt.Errorf("%w: board detection needs the device drivers, which are not built yet; set [board] profile = \"sim\"", ErrUnknownProfile)
+	if cfg.Board.Profile == "standin" {
+		return openStandin(cfg, clk, log)
 	}
-	return nil, fmt.Errorf("%w %q (known: sim)", ErrUnknownProfile, cfg.Board.Profile)
+	var p Profile
+	var err error
+	if cfg.Board.Profile == "auto" {
+		p, err = Detect()
+	} else {
+		p, err = Lookup(cfg.Board.Profile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return openProfile(ctx, p, cfg, clk, log)
 }
 
-func openSim(cfg *config.Config, clk clock.Clock, log *slog.Logger) (*Devices, error) {
+func openStandin(cfg *config.Config, clk clock.Clock, log *slog.Logger) (*Devices, error) {
 	dir := cfg.Board.SimDir
 	if dir == "" {
 		dir = filepath.Dir(cfg.Journal.Path)
@@ -112,6 +132,6 @@ func openSim(cfg *config.Config, clk clock.Clock, log *slog.Logger) (*Devices, e
 		_ = json.NewEncoder(w).Encode(map[string]bool{"paper_out": body.Out})
 	})
 	d.Extra = mux
-	log.Info("sim board: stand-in card reader, printer, lights and acquirer", "receipts", rf.Name(), "autotap", cfg.Board.SimAutoTap)
+	log.Info("standin board: in-process stand-in card reader, printer, lights and acquirer", "receipts", rf.Name(), "autotap", cfg.Board.SimAutoTap)
 	return d, nil
 }

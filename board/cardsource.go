@@ -28,6 +28,10 @@ const (
 	// exchange, a card that stopped answering); the same card may be
 	// tapped again.
 	PromptReadFailed = "card read failed, tap again"
+	// PromptReaderAway: the reader's port is gone (unplugged, or
+	// re-enumerating); the sale keeps waiting for it until the card
+	// timeout (DESIGN.md invariant 7).
+	PromptReaderAway = "card reader unavailable, reconnecting"
 )
 
 // DefaultPollInterval is the pause between two polls that found no card
@@ -154,19 +158,36 @@ func (s *PN532Source) ReadCard(ctx context.Context, req payment.CardRequest) (ca
 	}
 	defer func() { <-s.sem }()
 
-	if !s.awake {
-		if err := s.wake(ctx); err != nil {
-			return card.Data{}, err
-		}
-	}
 	p := prompter{fn: s.opts.OnPrompt}
 	rewoken := false
 	for {
+		if !s.awake {
+			if err := s.wake(ctx); err != nil {
+				if !errors.Is(err, pn532.ErrTransport) {
+					return card.Data{}, err
+				}
+				// The port is away: wait for the reopener to bring it
+				// back, until the sale's own deadline.
+				p.say(PromptReaderAway)
+				if err := s.pause(ctx); err != nil {
+					return card.Data{}, err
+				}
+				continue
+			}
+		}
 		tgt, err := s.dev.ListTarget(ctx)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
 			return card.Data{}, fmt.Errorf("board: no card: %w", ctx.Err())
+		case errors.Is(err, pn532.ErrTransport):
+			s.awake = false
+			p.say(PromptReaderAway)
+			s.log.Warn("board: card reader port failed; waiting for it to come back", "err", err)
+			if err := s.pause(ctx); err != nil {
+				return card.Data{}, err
+			}
+			continue
 		case errors.Is(err, pn532.ErrNoACK) && !rewoken:
 			// The chip does not answer: it may have been power-cycled or
 			// replugged and be asleep again. Wake it once, then poll on.

@@ -60,8 +60,12 @@ type Profile struct {
 var SimDevice = struct{ Reader, Printer, Scanner, Modem string }{"pn532", "printer", "scanner", "modem"}
 
 var profiles = map[string]Profile{
+	"standin": {
+		Name: "standin", Doc: "no devices: the in-process stand-ins of core/payment/standin (card taps itself, receipts to a file)",
+		GOARCH: "amd64",
+	},
 	"sim": {
-		Name: "sim", Doc: "the simulated board: possim's pseudo-terminals (or in-process stand-ins), no GPIO",
+		Name: "sim", Doc: "the simulated board: cmd/possim's emulated devices in [board] sim_dir, real drivers, no GPIO",
 		GOARCH: "amd64",
 		Reader: &Port{Path: SimDevice.Reader, Baud: 115200}, Printer: &Port{Path: SimDevice.Printer, Baud: 115200},
 		PrinterModel: "generic-58",

@@ -122,7 +122,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if jr != nil {
 		apiJournal = journalView{jr}
 	}
-	srv := api.New(api.Config{Currency: cfg.Terminal.Currency, Version: version, Extra: dev.Extra}, eng, apiJournal, log)
+	diag := func(ctx context.Context) (any, bool) {
+		d := board.Diagnose(ctx, dev)
+		return d, d.OK()
+	}
+	srv := api.New(api.Config{Currency: cfg.Terminal.Currency, Version: version, Extra: dev.Extra, Diag: diag}, eng, apiJournal, log)
 	ln, err := listenUnix(cfg.API.Socket)
 	if err != nil {
 		return err
@@ -164,7 +168,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func openJournal(cfg *config.Config, log *slog.Logger) (*store.Journal, error) {
-	create := cfg.Board.Profile == "sim"
+	create := cfg.Board.Profile == "sim" || cfg.Board.Profile == "standin" // development boards make their own key
 	key, err := store.LoadDeviceKey(cfg.Journal.KeyFile, create)
 	if err != nil {
 		return nil, fmt.Errorf("device key: %w", err)

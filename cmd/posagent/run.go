@@ -50,7 +50,9 @@ merchant and technician (talk to the running agent over its local API):
   journal ls|show|export|verify
                              the transaction journal (masked; via the agent, or
                              the file itself when the agent is stopped)
-  sim tap [SCHEME]           development board only: tap a stand-in test card
+  diag [--json]              hardware self-test: serial ports, reader, printer,
+                             scanner, modem (exit 1 when a required device fails)
+  sim tap [SCHEME]           standin board only: tap a stand-in test card
   keys load --component HEX [--component HEX ...] | --file FILE
                              load the terminal master key (agent stopped); prints its check value
   keys check                 show the loaded key's check value
@@ -91,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSim(ctx, rest, stdout)
 	case "keys":
 		return cmdKeys(ctx, rest, stdout)
+	case "diag":
+		return cmdDiag(ctx, rest, stdout)
 	}
 	return usagef("unknown command %q (posagent help lists them)", cmd)
 }

@@ -22,7 +22,7 @@ import (
 // daemon on the simulated board with a real bbolt journal and a real unix
 // socket, and the CLI against it.
 
-var agentBin, hostBin string
+var agentBin, hostBin, simBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "posagent-bin")
@@ -39,6 +39,12 @@ func TestMain(m *testing.M) {
 	out, err = exec.Command("go", "build", "-o", hostBin, "../acqhost").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building acqhost: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	simBin = filepath.Join(dir, "possim")
+	out, err = exec.Command("go", "build", "-o", simBin, "../possim").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building possim: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -69,7 +75,7 @@ key_file = %q
 lock_timeout = "200ms"
 
 [board]
-profile = "sim"
+profile = "standin"
 sim_dir = %q
 sim_autotap = %q
 

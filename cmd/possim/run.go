@@ -46,10 +46,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	dir := fs.String("dir", envOr("POSSIM_DIR", "run/possim"), "device directory")
 	unpaced := fs.Bool("unpaced", false, "no baud-rate pacing")
-	if err := fs.Parse(rest); err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+	// Flags may come before or after the positional arguments.
+	var pos []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		rest = rest[1:]
 	}
-	pos := fs.Args()
 	switch cmd {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

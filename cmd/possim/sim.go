@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/posagent/posagent/cmd/possim/emu/escpos"
 	modememu "github.com/posagent/posagent/cmd/possim/emu/modem"
@@ -62,6 +63,9 @@ func New(opts Options) (*Sim, error) {
 	clk := clock.System{}
 	p, err := escpos.New(escpos.Config{
 		Width: 384, Columns: 32, Baud: bauds[DevPrinter], Unpaced: opts.Unpaced,
+		// A 58 mm printer without a cutter: the merchant tears the
+		// receipt off once the paper stops.
+		AutoTear: 1500 * time.Millisecond,
 		Dir: filepath.Join(opts.Dir, "receipts"), Logger: opts.Logger.With("device", DevPrinter),
 	})
 	if err != nil {

@@ -12,6 +12,7 @@
 //	GET  /v1/transactions?limit=N  newest first, masked
 //	GET  /v1/transactions/{id}     one transaction, masked
 //	GET  /v1/journal/verify        runs the journal's consistency check in the agent
+//	GET  /v1/diag                  the board's device self-test
 //
 // Card data never crosses this API: records are returned with their sealed
 // blob removed and the PAN only masked.
@@ -58,6 +59,9 @@ type Config struct {
 	Token string
 	// Extra is mounted under /v1/sim/ when not nil (development stand-ins).
 	Extra http.Handler
+	// Diag, when set, runs the board's device self-test for GET /v1/diag:
+	// the report and whether every required device passed.
+	Diag func(ctx context.Context) (report any, ok bool)
 }
 
 // Server implements http.Handler.
@@ -90,6 +94,7 @@ func New(cfg Config, p Payments, j Journal, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/transactions", s.transactions)
 	s.mux.HandleFunc("GET /v1/transactions/{id}", s.transaction)
 	s.mux.HandleFunc("GET /v1/journal/verify", s.verify)
+	s.mux.HandleFunc("GET /v1/diag", s.diag)
 	if cfg.Extra != nil {
 		s.mux.Handle("/v1/sim/", cfg.Extra)
 	}
@@ -305,6 +310,21 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// DiagAnswer is the answer of GET /v1/diag.
+type DiagAnswer struct {
+	OK     bool `json:"ok"`
+	Report any  `json:"report"`
+}
+
+func (s *Server) diag(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Diag == nil {
+		writeErr(w, http.StatusNotImplemented, "no_diag", errors.New("this board has no device self-test"))
+		return
+	}
+	rep, ok := s.cfg.Diag(r.Context())
+	writeJSON(w, http.StatusOK, DiagAnswer{OK: ok, Report: rep})
 }
 
 // Masked returns a copy of rec fit to leave the agent: no sealed data.

@@ -187,3 +187,10 @@ func (c *Client) Verify(ctx context.Context) (json.RawMessage, error) {
 func (c *Client) Post(ctx context.Context, path string, body, out any) error {
 	return c.do(ctx, http.MethodPost, path, body, out)
 }
+
+// Diag runs the agent's device self-test; the answer is raw JSON.
+func (c *Client) Diag(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.do(ctx, http.MethodGet, "/v1/diag", nil, &out)
+	return out, err
+}

@@ -248,7 +248,7 @@ func visaApp(pan, expiry string, ac []byte, atc byte) App {
 		{Command: gpoPrefix(dolLen(pdolVisa)), Prefix: true, Response: ok(tlv("77",
 			tlv("82", h("2000")),
 			tlv("94", h("18010200")),
-			tlv("57", track2(pan, expiry[:4], "201", "00000000000000")),
+			tlv("57", track2(pan, expiry[:4], "201", "0000000000000")),
 			tlv("5F20", a("VISA TEST/CARD")),
 			tlv("5F34", h("00")),
 			tlv("9F10", h("06011203A00000")),
