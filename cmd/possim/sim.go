@@ -66,7 +66,7 @@ func New(opts Options) (*Sim, error) {
 		// A 58 mm printer without a cutter: the merchant tears the
 		// receipt off once the paper stops.
 		AutoTear: 1500 * time.Millisecond,
-		Dir: filepath.Join(opts.Dir, "receipts"), Logger: opts.Logger.With("device", DevPrinter),
+		Dir:      filepath.Join(opts.Dir, "receipts"), Logger: opts.Logger.With("device", DevPrinter),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("printer: %w", err)
