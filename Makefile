@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin
-CMDS    := posagent acqhost
+CMDS    := posagent acqhost possim
 GOPATH_BIN := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOPATH_BIN)/staticcheck
 FUZZTIME ?= 3s
