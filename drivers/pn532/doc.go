@@ -13,11 +13,18 @@
 // (InListPassiveTarget), exchanges APDUs with it (InDataExchange,
 // following the MI "more information" bit) and releases it (InRelease).
 // Every call takes a context and also has its own timeout, so no call can
-// hang on a silent device (invariant 7). A missing ACK resends the command
-// (UM §6.2.3), a corrupt response is asked for again with a NACK
-// (UM §6.2.1.4), and a command the host gives up on is aborted with an ACK
-// frame (UM §6.2.1.3). Status codes of the chip are surfaced as
-// *StatusError values that match the package's sentinel errors.
+// hang on a silent device (invariant 7). Two commands are never
+// outstanding. A missing ACK resends only the idempotent commands
+// (GetFirmwareVersion, SAMConfiguration, InRelease; UM §6.2.3), after an
+// abort frame, and the duplicate ACK and answer that may follow are
+// drained; InListPassiveTarget and InDataExchange are written once and
+// wait for a late ACK or their response instead, so an APDU never reaches
+// the card twice, and an APDU with no decoded answer is reported as
+// ErrOutcomeUnknown. Stale input is drained before every command. A
+// corrupt response is asked for again with a NACK (UM §6.2.1.4), and a
+// command the host gives up on is aborted with an ACK frame
+// (UM §6.2.1.3). Status codes of the chip are surfaced as *StatusError
+// values that match the package's sentinel errors.
 //
 // No APDU payload, UID or response data is ever logged: EMV responses
 // carry the PAN and track 2 equivalent data.

@@ -8,10 +8,27 @@ import (
 // Link errors: the conversation with the PN532 itself failed. None of them
 // says anything about a card.
 var (
-	// ErrNoACK means the PN532 did not acknowledge a command frame, even
-	// after the configured resends (UM §6.2.3). Check wiring, baud rate and
-	// power; a hard reset may be needed.
+	// ErrNoACK means the PN532 did not acknowledge a command frame: for an
+	// idempotent command (GetFirmwareVersion, SAMConfiguration, InRelease)
+	// not even after the configured resends (UM §6.2.3); for a command
+	// that is never resent (InListPassiveTarget, InDataExchange) neither
+	// the ACK nor the response came before the command's deadline, or the
+	// reader answered with a NACK frame. Check wiring, baud rate and power;
+	// a hard reset may be needed.
 	ErrNoACK = errors.New("pn532: no ACK from the reader")
+	// ErrOutcomeUnknown means an InDataExchange frame (an APDU, or a
+	// request for the next part of a chained answer) was written to the
+	// PN532 but no answer to it was decoded, so the card may or may not
+	// have executed the APDU. It always comes with the reason: ErrNoACK
+	// (neither ACK nor response before the deadline, or a NACK from the
+	// reader), ErrNoResponse (ACK but no response), ErrChecksum or
+	// ErrBadFrame (the response stayed damaged after the NACKs),
+	// ErrUnexpected, ErrTransport, ErrClosed or the context's error. The
+	// driver never sends the APDU again; for a payment, treat the read as
+	// failed (ask for another tap) and never assume the command did or
+	// did not run. A *StatusError or ErrSyntax is an answer from the chip
+	// and does not match it.
+	ErrOutcomeUnknown = errors.New("pn532: outcome of the command unknown")
 	// ErrNoResponse means the PN532 acknowledged a command but sent no
 	// response before the deadline; the command was aborted with an ACK
 	// frame. When the context's deadline was the cause the error also

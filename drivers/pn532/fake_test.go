@@ -11,28 +11,41 @@ import (
 
 // reply scripts what the fake PN532 does with one command frame.
 type reply struct {
-	pre    []byte // raw bytes sent before anything else (noise, stale frames)
-	noACK  bool   // swallow the command: no ACK, no response
-	nack   bool   // answer NACK instead of ACK (not in the manual; clones)
-	resp   []byte // raw bytes after the ACK: usually a response frame
-	resend []byte // what a host NACK gets; nil means resp again
+	pre     []byte        // raw bytes sent before anything else (noise, stale frames)
+	noACK   bool          // swallow the command: no ACK, no response
+	lostACK bool          // run the command but lose its ACK on the line: only resp arrives
+	nack    bool          // answer NACK instead of ACK (not in the manual; clones)
+	resp    []byte        // raw bytes after the ACK: usually a response frame
+	resend  []byte        // what a host NACK gets; nil means resp again
+	delay   time.Duration // resp is sent this long after the ACK (the card is slow)
+}
+
+// chunk is bytes the fake chip sends at a time.
+type chunk struct {
+	sent time.Time
+	b    []byte
 }
 
 // fakePN532 is a scripted PN532 at the byte level: it decodes the host's
 // frames with DecodeHostFrame, answers each command through handle, resends
-// the last response on a NACK and drops pending output on an abort ACK.
-// An empty Read advances the fake clock by the read timeout and returns
-// (0, nil), go.bug.st/serial's timeout, so tests run without sleeping. In
-// blocking mode an empty Read waits for the read timeout in real time
-// instead (and for Close), with the clock left alone.
+// the last response on a NACK and, on an abort ACK, drops the output it
+// has not sent yet (bytes already on the line still arrive). Bytes reach
+// the host lag after the chip sends them, as through a USB-serial
+// adapter or a busy host. An empty Read advances the fake clock up to the
+// read timeout (to the moment the next bytes arrive, if sooner) and
+// returns (0, nil), go.bug.st/serial's timeout, so tests run without
+// sleeping. In blocking mode an empty Read waits for the read timeout in
+// real time instead (and for Close), with the clock left alone.
 type fakePN532 struct {
 	t      testing.TB
 	clk    *clock.Fake
 	handle func(cmd byte, params []byte) reply
 
 	mu       sync.Mutex
-	in, out  []byte
+	in       []byte
+	out      []chunk // sent or scheduled by the chip, not yet read
 	last     []byte
+	lag      time.Duration // delivery delay of every byte the chip sends
 	timeout  time.Duration
 	chunk    int  // bytes per Read, 0 = all available
 	blocking bool // real-time empty reads
@@ -84,27 +97,36 @@ func (f *fakePN532) Write(p []byte) (int, error) {
 			f.hostBad++
 			continue
 		}
+		now := f.clk.Now()
 		switch fr.Kind {
 		case KindACK:
 			f.aborts++
-			f.out = nil
+			kept := f.out[:0]
+			for _, c := range f.out {
+				if !c.sent.After(now) {
+					kept = append(kept, c)
+				}
+			}
+			f.out = kept
 		case KindNACK:
 			f.nacks++
-			f.out = append(f.out, f.last...)
+			f.send(now, f.last)
 		case KindInfo:
 			cmd := fr.Data[0]
 			params := append([]byte(nil), fr.Data[1:]...)
 			f.cmds = append(f.cmds, cmd)
 			f.params = append(f.params, params)
 			r := f.handle(cmd, params)
-			f.out = append(f.out, r.pre...)
+			f.send(now, r.pre)
 			switch {
 			case r.noACK:
 			case r.nack:
-				f.out = append(f.out, NACK...)
+				f.send(now, NACK)
 			default:
-				f.out = append(f.out, ACK...)
-				f.out = append(f.out, r.resp...)
+				if !r.lostACK {
+					f.send(now, ACK)
+				}
+				f.send(now.Add(r.delay), r.resp)
 				f.last = r.resp
 				if r.resend != nil {
 					f.last = r.resend
@@ -114,6 +136,43 @@ func (f *fakePN532) Write(p []byte) (int, error) {
 			f.hostBad++
 		}
 	}
+}
+
+// send queues b (if any) as sent by the chip at t. Called with mu held.
+func (f *fakePN532) send(t time.Time, b []byte) {
+	if len(b) > 0 {
+		f.out = append(f.out, chunk{sent: t, b: append([]byte(nil), b...)})
+	}
+}
+
+// take copies into p the bytes that have reached the host by now, at most
+// f.chunk of them when set. Called with mu held.
+func (f *fakePN532) take(p []byte) int {
+	now := f.clk.Now()
+	if f.chunk > 0 && len(p) > f.chunk {
+		p = p[:f.chunk]
+	}
+	n := 0
+	for len(f.out) > 0 && n < len(p) && !f.out[0].sent.Add(f.lag).After(now) {
+		k := copy(p[n:], f.out[0].b)
+		n += k
+		if f.out[0].b = f.out[0].b[k:]; len(f.out[0].b) == 0 {
+			f.out = f.out[1:]
+		}
+	}
+	return n
+}
+
+// pending returns how many bytes the chip has sent or scheduled that the
+// host has not read.
+func (f *fakePN532) pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.out {
+		n += len(c.b)
+	}
+	return n
 }
 
 func (f *fakePN532) Read(p []byte) (int, error) {
@@ -128,15 +187,19 @@ func (f *fakePN532) Read(p []byte) (int, error) {
 		f.mu.Unlock()
 		return 0, errors.New("fake: port closed")
 	}
-	if len(f.out) > 0 {
-		n := len(f.out)
-		if f.chunk > 0 && n > f.chunk {
-			n = f.chunk
-		}
-		n = copy(p, f.out[:n])
-		f.out = f.out[n:]
+	if n := f.take(p); n > 0 {
 		f.mu.Unlock()
 		return n, nil
+	}
+	if !f.blocking && len(f.out) > 0 {
+		// Bytes on their way arrive within this read's timeout: the
+		// read returns when they do.
+		if wait := f.out[0].sent.Add(f.lag).Sub(f.clk.Now()); wait <= f.timeout {
+			f.clk.Advance(wait)
+			n := f.take(p)
+			f.mu.Unlock()
+			return n, nil
+		}
 	}
 	f.emptyReads++
 	n, hook, blocking, d := f.emptyReads, f.onEmpty, f.blocking, f.timeout

@@ -64,12 +64,15 @@ var wakeUpPreamble = []byte{0x55, 0x55, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 // Defaults for Options fields left zero.
 const (
 	// DefaultAckTimeout is how long to wait for the ACK of a command frame
-	// before resending it. The user manual says 15 ms (§6.2.3); USB-serial
-	// adapters add latency (an FTDI's latency timer is 16 ms by default),
-	// so the default is twice that.
+	// before resending it, for the idempotent commands that are resent.
+	// The user manual says 15 ms (§6.2.3); USB-serial adapters add latency
+	// (an FTDI's latency timer is 16 ms by default), so the default is
+	// twice that. Commands that are never resent only log an ACK later
+	// than this.
 	DefaultAckTimeout = 30 * time.Millisecond
-	// DefaultRetries is how many times a command is resent after a missing
-	// ACK, and how many NACKs are sent for a corrupt response.
+	// DefaultRetries is how many times an idempotent command is resent
+	// after a missing ACK, and how many NACKs are sent for a corrupt
+	// response.
 	DefaultRetries = 3
 	// DefaultCommandTimeout bounds the local commands (GetFirmwareVersion,
 	// SAMConfiguration, InRelease).
@@ -83,6 +86,18 @@ const (
 	// DefaultReadSlice is the longest single blocking read, which bounds
 	// how late a cancelled context is noticed.
 	DefaultReadSlice = 10 * time.Millisecond
+	// DefaultSettleFactor gives the default Options.SettleTime: this many
+	// AckTimeouts. Duplicate answers after a resend come one AckTimeout
+	// apart, so two cover one of them with room for jitter.
+	DefaultSettleFactor = 2
+
+	// drainPeek is the read the stale-input drain makes before a command
+	// when the line is settled: short, because nothing is expected.
+	drainPeek = 2 * time.Millisecond
+	// drainCapFactor bounds one drain to this many SettleTimes (and the
+	// command's deadline), so a line that never goes quiet cannot hold a
+	// command back for long.
+	drainCapFactor = 4
 )
 
 // Transport is the byte link to the PN532: a serial port at 115200 8N1 in
@@ -113,13 +128,23 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock measures the driver's own timeouts. Nil is the system clock.
 	Clock clock.Clock
-	// AckTimeout is the wait for an ACK before resending (default
-	// DefaultAckTimeout).
+	// AckTimeout is the wait for an ACK before an idempotent command
+	// (GetFirmwareVersion, SAMConfiguration, InRelease) is resent
+	// (default DefaultAckTimeout). InListPassiveTarget and InDataExchange
+	// are never resent: past AckTimeout they keep waiting for a late ACK
+	// or their response until their own deadline.
 	AckTimeout time.Duration
-	// Retries is how many times a command is resent when its ACK is
-	// missing, and how many NACKs ask for a corrupt response again
+	// Retries is how many times an idempotent command is resent when its
+	// ACK is missing, and how many NACKs ask for a corrupt response again
 	// (default DefaultRetries; negative means none).
 	Retries int
+	// SettleTime is how long the line must stay silent before the driver
+	// takes it as free of stale bytes: after a resend (the duplicate ACK
+	// and answer), and before the first command after an abort, a timeout
+	// or any other failure (a late answer to the abandoned command)
+	// (default DefaultSettleFactor × AckTimeout). Set it above the link's
+	// worst delivery delay.
+	SettleTime time.Duration
 	// CommandTimeout bounds GetFirmwareVersion, SAMConfiguration and
 	// InRelease (default DefaultCommandTimeout).
 	CommandTimeout time.Duration
@@ -179,8 +204,17 @@ type Stats struct {
 	// TxBytes and RxBytes are bytes written to and read from the transport.
 	TxBytes, RxBytes int64
 	// Resends counts command frames sent again after a missing ACK or a
-	// NACK from the device.
+	// NACK from the device (idempotent commands only).
 	Resends int64
+	// LateACKs counts commands that are never resent whose ACK did not
+	// come within AckTimeout: it came later, was lost (the response was
+	// taken without it) or never came.
+	LateACKs int64
+	// Stale counts complete frames discarded as left over from another
+	// exchange: duplicate ACKs and answers after a resend, late answers to
+	// an aborted command, answers that arrived before the ACK of the
+	// command in progress.
+	Stale int64
 	// NACKs counts NACK frames sent for corrupt responses.
 	NACKs int64
 	// Aborts counts ACK frames sent to abort a command.
@@ -192,7 +226,7 @@ type Stats struct {
 }
 
 type counters struct {
-	tx, rx, resends, nacks, aborts, skipped, bad atomic.Int64
+	tx, rx, resends, lateACKs, stale, nacks, aborts, skipped, bad atomic.Int64
 }
 
 // Device is a PN532 on a Transport. Its methods are safe for concurrent use
@@ -212,6 +246,10 @@ type Device struct {
 	scratch     []byte
 	readTimeout time.Duration // last value given to SetReadTimeout
 	target      *Target       // the activated card, nil if none
+	// disturbed is when the line last stopped being accounted for (an
+	// abort, a resend, a NACK, a failed command): bytes sent by the chip
+	// before then may still arrive. Zero when the line is settled.
+	disturbed time.Time
 }
 
 // New returns a Device on t, which must not be nil. It does not talk to
@@ -244,6 +282,9 @@ func New(t Transport, opts Options) *Device {
 	if opts.ReadSlice <= 0 {
 		opts.ReadSlice = DefaultReadSlice
 	}
+	if opts.SettleTime <= 0 {
+		opts.SettleTime = DefaultSettleFactor * opts.AckTimeout
+	}
 	return &Device{
 		t:       t,
 		log:     opts.Logger,
@@ -260,6 +301,8 @@ func (d *Device) Stats() Stats {
 		TxBytes:   d.stats.tx.Load(),
 		RxBytes:   d.stats.rx.Load(),
 		Resends:   d.stats.resends.Load(),
+		LateACKs:  d.stats.lateACKs.Load(),
+		Stale:     d.stats.stale.Load(),
 		NACKs:     d.stats.nacks.Load(),
 		Aborts:    d.stats.aborts.Load(),
 		Skipped:   d.stats.skipped.Load(),
@@ -295,17 +338,30 @@ func (d *Device) WakeUp(ctx context.Context) error {
 
 func (d *Device) wake(ctx context.Context) error {
 	d.target = nil
-	d.rx = d.rx[:0]
+	frame, err := EncodeFrame(cmdSAMConfiguration, []byte{samModeNormal})
+	if err != nil {
+		return err
+	}
+	deadline := d.deadline(d.opts.CommandTimeout)
+	// Drain first, so that SAMConfiguration follows the wake-up bytes at
+	// once.
+	settled, err := d.drain(ctx, cmdSAMConfiguration, "before wake-up", deadline)
+	if err != nil {
+		return fmt.Errorf("pn532: wake-up: %w", err)
+	}
 	if err := d.write(ackFrame); err != nil {
+		d.markDisturbed()
 		return fmt.Errorf("pn532: wake-up: abort frame: %w", err)
 	}
 	if err := d.write(wakeUpPreamble); err != nil {
+		d.markDisturbed()
 		return fmt.Errorf("pn532: wake-up: preamble: %w", err)
 	}
-	if err := d.samConfig(ctx); err != nil {
+	resp, err := d.run(ctx, cmdSAMConfiguration, frame, deadline, settled)
+	if err != nil {
 		return fmt.Errorf("pn532: wake-up: %w", err)
 	}
-	return nil
+	return checkSAMResponse(resp)
 }
 
 // SAMConfig sends SAMConfiguration with mode 0x01 (normal mode, no SAM),
@@ -324,6 +380,10 @@ func (d *Device) samConfig(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return checkSAMResponse(resp)
+}
+
+func checkSAMResponse(resp []byte) error {
 	if len(resp) != 0 {
 		return fmt.Errorf("%w: SAMConfiguration answered %d data bytes, want 0", ErrUnexpected, len(resp))
 	}
@@ -355,10 +415,12 @@ func (d *Device) FirmwareVersion(ctx context.Context) (FirmwareVersion, error) {
 // both are released, because an EMV tap must involve exactly one card. No
 // card before the poll ends returns ErrNoCard: either the chip reported no
 // target, or the poll (Options.PollTimeout or the context's deadline,
-// whichever is first) ran out and the command was aborted; in the latter
-// case the error also matches ErrNoResponse and, for the context's
-// deadline, context.DeadlineExceeded. A cancelled context returns its
-// error.
+// whichever is first) ran out; in the latter case the error also matches
+// context.DeadlineExceeded when the context's deadline was the cause, and
+// ErrNoResponse when the chip had acknowledged the poll, which was then
+// aborted. A chip that acknowledged nothing returns ErrNoACK instead
+// (InListPassiveTarget is not resent: a second poll would reset the
+// targets of the first). A cancelled context returns its error.
 func (d *Device) ListTarget(ctx context.Context) (Target, error) {
 	if err := d.lock(); err != nil {
 		return Target{}, err
@@ -367,7 +429,8 @@ func (d *Device) ListTarget(ctx context.Context) (Target, error) {
 	d.target = nil
 	resp, err := d.command(ctx, cmdInListPassiveTarget, []byte{maxTargets, brTy106A}, d.deadline(d.opts.PollTimeout))
 	if err != nil {
-		if errors.Is(err, ErrNoResponse) {
+		if errors.Is(err, ErrNoResponse) ||
+			errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrNoACK) {
 			return Target{}, fmt.Errorf("%w: %w", ErrNoCard, err)
 		}
 		return Target{}, err
@@ -399,14 +462,19 @@ func (d *Device) ListTarget(ctx context.Context) (Target, error) {
 // until MI is clear. A non-zero status code returns a *StatusError (match
 // it with ErrTimeout, ErrCardGone, ErrRF or ErrChip).
 //
-// Once the PN532 has acknowledged the command the APDU is never sent
-// again: after a status error, a timeout or a damaged response the card
-// may or may not have executed it, and only the caller can decide what
-// that means (for GENERATE AC: an unknown outcome). Before the ACK, a
-// missing ACK resends the frame (UM §6.2.3); if only the ACK was lost on
-// the line, the card may see the APDU twice (harmless for SELECT, READ
-// RECORD and GPO; for GENERATE AC the later answer is the one returned).
-// The whole exchange, chained parts included, is bounded by
+// The APDU is written once and never sent again, whatever happens: a
+// missing ACK is not answered with a resend (the chip may have the
+// command already, and would run it twice and answer both), the driver
+// keeps waiting for a late ACK or the response instead, and a response
+// that comes without an ACK is taken (the ACK was lost on the line)
+// unless the line was disturbed before the command. When no answer is
+// decoded (no ACK and no response by the deadline, ACK but no response,
+// a response still damaged after the NACKs, a cancel, a link failure) the
+// error matches ErrOutcomeUnknown: the card may or may not have executed
+// the APDU, and only the caller can decide what that means (for GENERATE
+// AC: an unknown outcome). A status error is an answer: the table in
+// docs/pn532.md says which codes may follow an executed APDU. The whole
+// exchange, chained parts included, is bounded by
 // Options.ExchangeTimeout and ctx.
 func (d *Device) Exchange(ctx context.Context, apdu []byte) ([]byte, error) {
 	switch {
@@ -533,28 +601,112 @@ func (d *Device) deadline(timeout time.Duration) time.Time {
 // passed; callers turn it into a resend, ErrNoACK or ErrNoResponse.
 var errExpired = errors.New("pn532: own deadline passed")
 
-// command sends cmd with params, waits for the ACK (resending on a missing
-// ACK or a NACK), then for the response until deadline or ctx is done, and
-// returns the response data after the response code. A command given up
-// after the ACK is aborted with an ACK frame.
+// policy says how a command may be retried when its ACK is missing.
+type policy struct {
+	// resend: the command is idempotent (running it twice changes
+	// nothing), so a missing ACK or a NACK from the chip resends it, after
+	// an abort frame, and the duplicate ACK and answer that may follow are
+	// drained before the command returns.
+	resend bool
+	// unknown: the command acts on the card; every failure after its frame
+	// was written, other than an answer from the chip, wraps
+	// ErrOutcomeUnknown.
+	unknown bool
+}
+
+// policyOf returns the retry policy of cmd. InListPassiveTarget is not
+// idempotent (a second poll forgets the targets of the first and may find
+// none, the card being active already), nor is InDataExchange (the card
+// would run the APDU twice; a continuation sent twice would skip a part).
+func policyOf(cmd byte) policy {
+	switch cmd {
+	case cmdGetFirmwareVersion, cmdSAMConfiguration, cmdInRelease:
+		return policy{resend: true}
+	case cmdInDataExchange:
+		return policy{unknown: true}
+	}
+	return policy{}
+}
+
+// command drains stale input, sends cmd with params and returns the
+// response data after the response code, waiting until deadline or ctx
+// is done. How a missing ACK is handled depends on the command's policy;
+// a command given up after it was written is aborted with an ACK frame.
 func (d *Device) command(ctx context.Context, cmd byte, params []byte, deadline time.Time) ([]byte, error) {
 	frame, err := EncodeFrame(cmd, params)
 	if err != nil {
 		return nil, err
 	}
-	name := commandName(cmd)
-	d.log.Debug("pn532: send", "cmd", name, "params_len", len(params))
-	if err := d.sendAwaitACK(ctx, cmd, frame); err != nil {
+	settled, err := d.drain(ctx, cmd, "before command", deadline)
+	if err != nil {
 		return nil, err
 	}
-	return d.awaitResponse(ctx, cmd, deadline)
+	return d.run(ctx, cmd, frame, deadline, settled)
 }
 
-// sendAwaitACK writes frame and waits for its ACK, resending up to
-// Options.Retries times.
-func (d *Device) sendAwaitACK(ctx context.Context, cmd byte, frame []byte) error {
+// run sends frame (command cmd) on a drained line and returns the
+// response data. settled says that the drain before it found the line
+// accounted for (nothing disturbed it, nothing stale arrived): only then
+// may a response that arrives before its ACK be taken.
+func (d *Device) run(ctx context.Context, cmd byte, frame []byte, deadline time.Time, settled bool) ([]byte, error) {
+	d.log.Debug("pn532: send", "cmd", commandName(cmd), "frame_len", len(frame))
+	p := policyOf(cmd)
+	var resp []byte
+	var err error
+	if p.resend {
+		resp, err = d.runResend(ctx, cmd, frame, deadline)
+	} else {
+		resp, err = d.runOnce(ctx, cmd, frame, deadline, settled)
+		if err != nil && p.unknown && !errors.Is(err, ErrSyntax) {
+			err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
+	}
+	if err != nil {
+		d.markDisturbed()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// runResend runs an idempotent command: the frame is resent (after an
+// abort frame, so that two commands are never outstanding) while its ACK
+// is missing, and after a resend the duplicate ACKs and answers the chip
+// may still send are drained before returning.
+func (d *Device) runResend(ctx context.Context, cmd byte, frame []byte, deadline time.Time) ([]byte, error) {
+	sends, err := d.sendAwaitACK(ctx, cmd, frame)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := d.awaitResponse(ctx, cmd, deadline, true, false)
+	if err != nil {
+		return nil, err
+	}
+	if sends > 1 {
+		// Every frame the chip received is acknowledged and answered: the
+		// answer taken may be the first of several.
+		d.markDisturbed()
+		if _, err := d.drain(ctx, cmd, "after resend", deadline); err != nil {
+			// The answer is good; the next command drains again.
+			d.log.Warn("pn532: draining duplicates after a resend stopped", "cmd", commandName(cmd), "err", err)
+		}
+	}
+	return resp, nil
+}
+
+// runOnce runs a command that is never resent: written once, then ACK
+// and response are awaited until deadline, however late the ACK is.
+func (d *Device) runOnce(ctx context.Context, cmd byte, frame []byte, deadline time.Time, settled bool) ([]byte, error) {
+	if err := d.write(frame); err != nil {
+		return nil, fmt.Errorf("pn532: %s: %w", commandName(cmd), err)
+	}
+	return d.awaitResponse(ctx, cmd, deadline, false, settled)
+}
+
+// sendAwaitACK writes frame and waits for its ACK, resending it up to
+// Options.Retries times, each time after an abort frame. It returns how
+// many times the frame was written.
+func (d *Device) sendAwaitACK(ctx context.Context, cmd byte, frame []byte) (int, error) {
 	name := commandName(cmd)
-	d.rx = d.rx[:0] // bytes left from an earlier command are stale
 	attempts := 1 + d.opts.Retries
 	reason := ""
 	for i := 0; i < attempts; i++ {
@@ -562,14 +714,20 @@ func (d *Device) sendAwaitACK(ctx context.Context, cmd byte, frame []byte) error
 			if i > 0 {
 				d.abort()
 			}
-			return fmt.Errorf("pn532: %s: %w", name, err)
+			return i, fmt.Errorf("pn532: %s: %w", name, err)
 		}
 		if i > 0 {
 			d.stats.resends.Add(1)
 			d.log.Warn("pn532: resending command", "cmd", name, "attempt", i+1, "reason", reason)
+			// Abort first: if the chip has the command, it drops it, so
+			// that the resent frame is the only one outstanding.
+			d.stats.aborts.Add(1)
+			if err := d.write(ackFrame); err != nil {
+				return i, fmt.Errorf("pn532: %s: abort before resend: %w", name, err)
+			}
 		}
 		if err := d.write(frame); err != nil {
-			return fmt.Errorf("pn532: %s: %w", name, err)
+			return i + 1, fmt.Errorf("pn532: %s: %w", name, err)
 		}
 		kind, err := d.awaitACK(ctx, cmd, d.clk.Now().Add(d.opts.AckTimeout))
 		switch {
@@ -577,9 +735,9 @@ func (d *Device) sendAwaitACK(ctx context.Context, cmd byte, frame []byte) error
 			if !errors.Is(err, ErrSyntax) {
 				d.abort()
 			}
-			return err
+			return i + 1, err
 		case kind == KindACK:
-			return nil
+			return i + 1, nil
 		case kind == KindNACK:
 			reason = "NACK from reader"
 		default:
@@ -587,7 +745,7 @@ func (d *Device) sendAwaitACK(ctx context.Context, cmd byte, frame []byte) error
 		}
 	}
 	d.abort()
-	return fmt.Errorf("%w: %s, %d attempts, %v each", ErrNoACK, name, attempts, d.opts.AckTimeout)
+	return attempts, fmt.Errorf("%w: %s, %d attempts, %v each", ErrNoACK, name, attempts, d.opts.AckTimeout)
 }
 
 // awaitACK reads until an ACK or NACK arrives (returned as its kind) or the
@@ -613,24 +771,46 @@ func (d *Device) awaitACK(ctx context.Context, cmd byte, until time.Time) (Frame
 		case KindError:
 			return 0, fmt.Errorf("%w: %s", ErrSyntax, name)
 		default:
+			d.stats.stale.Add(1)
 			d.log.Warn("pn532: skipped stale response before ACK", "cmd", name, "code", f.Data[0])
 		}
 	}
 }
 
-// awaitResponse reads the response to cmd. A damaged frame is not answered
-// at once: the rest of it may still be arriving and would look like more
-// damaged frames. Once the line goes quiet for a read slice, one NACK asks
-// the PN532 to send its response again (§6.2.1.4), up to Options.Retries
-// times.
-func (d *Device) awaitResponse(ctx context.Context, cmd byte, deadline time.Time) ([]byte, error) {
+// awaitResponse reads the response to cmd until deadline. acked says
+// whether the ACK has been seen already (sendAwaitACK). When it has not
+// (a command that is never resent), an ACK is awaited along with the
+// response: a late one is logged, and a response with the right code that
+// comes without one is taken when takeUnacked is set (the ACK was lost);
+// otherwise, like frames with another code, it is skipped as stale. A
+// NACK instead of the ACK ends the command: it is not resent.
+//
+// A damaged frame after the ACK is not answered at once: the rest of it
+// may still be arriving and would look like more damaged frames. Once the
+// line goes quiet for a read slice, one NACK asks the PN532 to send its
+// response again (§6.2.1.4), up to Options.Retries times. Before the ACK
+// no NACK is sent: the chip's last response could be an older command's.
+func (d *Device) awaitResponse(ctx context.Context, cmd byte, deadline time.Time, acked, takeUnacked bool) ([]byte, error) {
 	name := commandName(cmd)
+	sent := d.clk.Now()
+	ackDue := sent.Add(d.opts.AckTimeout)
+	late := false // AckTimeout passed without an ACK
 	nacks := 0
 	var damaged error // last codec error since the last NACK
 	for {
-		f, err := d.readFrame(ctx, deadline, damaged != nil)
+		until := deadline
+		if !acked && !late && ackDue.Before(deadline) {
+			until = ackDue
+		}
+		f, err := d.readFrame(ctx, until, acked && damaged != nil)
 		switch {
 		case err == nil:
+		case errors.Is(err, errExpired) && until.Before(deadline):
+			late = true
+			d.stats.lateACKs.Add(1)
+			d.log.Warn("pn532: no ACK in time; the command is not resent, waiting for its ACK or response",
+				"cmd", name, "ack_timeout", d.opts.AckTimeout)
+			continue
 		case errors.Is(err, errIdle):
 			if nacks >= d.opts.Retries {
 				d.abort()
@@ -646,16 +826,27 @@ func (d *Device) awaitResponse(ctx context.Context, cmd byte, deadline time.Time
 			}
 			continue
 		case errors.Is(err, ErrChecksum), errors.Is(err, ErrBadFrame):
+			if !acked {
+				d.log.Warn("pn532: bad frame while waiting for ACK", "cmd", name, "err", err)
+				continue
+			}
 			damaged = err
 			continue
 		case errors.Is(err, errExpired):
 			d.abort()
-			if damaged != nil {
+			switch {
+			case !acked:
+				return nil, fmt.Errorf("%w: %s: no ACK and no response within %v; not resent",
+					ErrNoACK, name, deadline.Sub(sent).Round(time.Millisecond))
+			case damaged != nil:
 				return nil, fmt.Errorf("%w: %s: driver timeout after a damaged frame: %w", ErrNoResponse, name, damaged)
 			}
 			return nil, fmt.Errorf("%w: %s: driver timeout", ErrNoResponse, name)
 		case errors.Is(err, context.DeadlineExceeded):
 			d.abort()
+			if !acked {
+				return nil, fmt.Errorf("%w: %s: no ACK and no response; not resent: %w", ErrNoACK, name, err)
+			}
 			return nil, fmt.Errorf("%w: %s: %w", ErrNoResponse, name, err)
 		case errors.Is(err, context.Canceled):
 			d.abort()
@@ -664,19 +855,163 @@ func (d *Device) awaitResponse(ctx context.Context, cmd byte, deadline time.Time
 			return nil, fmt.Errorf("pn532: %s: %w", name, err)
 		}
 		switch f.Kind {
-		case KindACK, KindNACK:
-			continue // a repeated ACK after a resend; nothing to answer
+		case KindACK:
+			if acked {
+				// A repeated ACK after a resend.
+				d.stats.stale.Add(1)
+				continue
+			}
+			acked = true
+			if late {
+				d.log.Warn("pn532: late ACK", "cmd", name, "after", d.clk.Now().Sub(sent))
+			}
+			continue
+		case KindNACK:
+			if acked {
+				continue // nothing to answer
+			}
+			d.abort()
+			return nil, fmt.Errorf("%w: %s: the reader answered NACK; the command is not resent", ErrNoACK, name)
 		case KindError:
 			return nil, fmt.Errorf("%w: %s", ErrSyntax, name)
 		}
 		if f.Data[0] != cmd+1 {
+			if !acked {
+				d.stats.stale.Add(1)
+				d.log.Warn("pn532: skipped stale response before ACK", "cmd", name, "code", f.Data[0])
+				continue
+			}
 			d.abort()
 			return nil, fmt.Errorf("%w: %s: response code 0x%02X, want 0x%02X",
 				ErrUnexpected, name, f.Data[0], cmd+1)
 		}
+		if !acked {
+			if !takeUnacked {
+				// After a disturbance an answer before the ACK may be the
+				// late answer to the abandoned command.
+				d.stats.stale.Add(1)
+				d.log.Warn("pn532: skipped a response before ACK on a disturbed line", "cmd", name)
+				continue
+			}
+			if !late {
+				d.stats.lateACKs.Add(1)
+			}
+			d.log.Warn("pn532: response without ACK taken: the ACK was lost", "cmd", name)
+		}
+		if nacks > 0 {
+			d.markDisturbed()
+		}
 		d.log.Debug("pn532: receive", "cmd", name, "data_len", len(f.Data)-1)
 		return f.Data[1:], nil
 	}
+}
+
+// drain reads and discards what the chip sent that no command waits for:
+// duplicate ACKs and answers after a resend, a late answer to an aborted
+// command. On a settled line it makes one short read (drainPeek); once
+// the line has been disturbed, or as soon as anything arrives, it reads
+// until the line has been silent for SettleTime, counted from the
+// disturbance or from the last byte, whichever is later. It stops at
+// drainCapFactor × SettleTime or deadline, whichever is first, and
+// returns ctx's error or a transport failure. Complete frames are counted
+// (Stats.Stale) and logged; a partial frame left at the end is dropped.
+// settled reports that the line was settled and nothing arrived.
+func (d *Device) drain(ctx context.Context, cmd byte, phase string, deadline time.Time) (settled bool, err error) {
+	name := commandName(cmd)
+	start := d.clk.Now()
+	settle := d.opts.SettleTime
+	quietUntil := start
+	if !d.disturbed.IsZero() {
+		quietUntil = d.disturbed.Add(settle)
+	}
+	wasSettled := d.disturbed.IsZero()
+	stop := start.Add(drainCapFactor * settle)
+	if deadline.Before(stop) {
+		stop = deadline
+	}
+	frames, acks, same, bad, skipped := 0, 0, 0, 0, 0
+	capped := false
+	for {
+		for {
+			f, n, err := DecodeFrame(d.rx)
+			skipped += f.Skipped
+			if n > 0 {
+				if err == nil && f.Kind == KindInfo && f.Data[0] == cmd+1 {
+					same++
+				}
+				d.rx = d.rx[:copy(d.rx, d.rx[n:])]
+			}
+			if errors.Is(err, ErrNeedMore) {
+				break
+			}
+			if err != nil {
+				bad++
+				continue
+			}
+			frames++
+			if f.Kind == KindACK {
+				acks++
+			}
+		}
+		now := d.clk.Now()
+		if !now.Before(stop) {
+			capped = true
+			break
+		}
+		end := quietUntil
+		if !now.Before(quietUntil) {
+			end = now.Add(drainPeek)
+		}
+		if end.After(stop) {
+			end = stop
+		}
+		got, err := d.fill(ctx, end)
+		switch {
+		case errors.Is(err, errExpired):
+			continue
+		case err != nil:
+			d.stats.skipped.Add(int64(skipped))
+			d.stats.bad.Add(int64(bad))
+			d.stats.stale.Add(int64(frames))
+			return false, fmt.Errorf("pn532: %s: draining stale input: %w", name, err)
+		}
+		if got > 0 {
+			if q := d.clk.Now().Add(settle); q.After(quietUntil) {
+				quietUntil = q
+			}
+			continue
+		}
+		if !now.Before(quietUntil) {
+			break // the peek read after the quiet period brought nothing
+		}
+	}
+	partial := 0 // non-zero bytes of an unfinished frame; 00 is padding
+	for _, b := range d.rx {
+		if b != 0x00 {
+			partial++
+		}
+	}
+	d.rx = d.rx[:0]
+	d.stats.skipped.Add(int64(skipped + partial))
+	d.stats.bad.Add(int64(bad))
+	d.stats.stale.Add(int64(frames))
+	if frames > 0 || bad > 0 || skipped+partial > 0 {
+		d.log.Warn("pn532: discarded stale input", "cmd", name, "phase", phase, "frames", frames,
+			"acks", acks, "same_cmd_answers", same, "bad_frames", bad, "bytes", skipped+partial)
+	}
+	if capped && d.clk.Now().Before(quietUntil) {
+		d.log.Warn("pn532: drain stopped before the line settled; sending anyway", "cmd", name, "phase", phase)
+		d.markDisturbed()
+		return false, nil
+	}
+	d.disturbed = time.Time{}
+	return wasSettled && frames+bad+skipped+partial == 0, nil
+}
+
+// markDisturbed records that bytes the driver does not account for may
+// still arrive, so the next drain waits for the line to settle.
+func (d *Device) markDisturbed() {
+	d.disturbed = d.clk.Now()
 }
 
 // errIdle is returned by readFrame, when asked to, after a read slice in
@@ -771,11 +1106,13 @@ func (d *Device) write(p []byte) error {
 }
 
 // abort sends an ACK frame, which makes the PN532 drop the command in
-// progress (§6.2.1.3), and forgets buffered bytes. Errors are logged only:
-// the caller is already returning one.
+// progress (§6.2.1.3), forgets buffered bytes and marks the line
+// disturbed: an answer the chip sent before the abort reached it may still
+// arrive. Errors are logged only: the caller is already returning one.
 func (d *Device) abort() {
 	d.stats.aborts.Add(1)
 	d.rx = d.rx[:0]
+	d.markDisturbed()
 	if err := d.write(ackFrame); err != nil {
 		d.log.Warn("pn532: abort frame not sent", "err", err)
 	}
