@@ -60,6 +60,10 @@ merchant and technician (talk to the running agent over its local API):
 tools:
   config check FILE          validate a config file
   config sample              print a commented sample config
+  iso8583 decode [--spec FILE] [--frame] [--json] [--unmasked] HEX
+                             dump an ISO 8583 message (PAN and track data masked)
+  tlv decode [--json] [--unmasked] HEX
+                             dump BER-TLV (EMV / field 55) with tag names
   version                    version, commit and platform
 
 Flags common to client commands: --socket PATH (or $POSAGENT_SOCKET),
@@ -95,6 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdKeys(ctx, rest, stdout)
 	case "diag":
 		return cmdDiag(ctx, rest, stdout)
+	case "iso8583":
+		return cmdISO8583(rest, stdout)
+	case "tlv":
+		return cmdTLV(rest, stdout)
 	}
 	return usagef("unknown command %q (posagent help lists them)", cmd)
 }
