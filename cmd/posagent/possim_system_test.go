@@ -227,4 +227,18 @@ func TestSaleOverEmulatedDevices(t *testing.T) {
 	if ev.Record == nil || ev.Record.State != "approved" {
 		t.Fatalf("sale after replug: %+v\nagent:\n%s", ev, a.stderr)
 	}
+
+	// possim stopped altogether: diag names every device missing.
+	s.stop()
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		out, err = a.cli("diag")
+		if err != nil && strings.Count(out, "MISSING")+strings.Count(out, "FAULTY") >= 2 && strings.Contains(out, "printer") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("diag with possim stopped: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
