@@ -52,9 +52,17 @@ type Devices struct {
 	Profile string
 
 	readerPort, printerPort, scannerPort, modemPort portStatus
+	gpio                                            *gpioDevices
 
 	closer []io.Closer
 }
+
+// Gate returns nil while the board allows payments, or why not (the
+// tamper switch latched open).
+func (d *Devices) Gate() error { return d.gpio.Gate() }
+
+// ClearTamper clears the tamper latch after a technician's inspection.
+func (d *Devices) ClearTamper() error { return d.gpio.ClearTamper() }
 
 // Close releases every device.
 func (d *Devices) Close() error {

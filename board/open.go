@@ -101,9 +101,22 @@ func openProfile(ctx context.Context, p Profile, cfg *config.Config, clk clock.C
 		d.Modem = modem.New(mp, modem.Options{Clock: clk, Logger: log.With("device", "modem")})
 		d.closer = append(d.closer, closerFunc(d.Modem.Close))
 	}
-	// Lights and buzzer come from GPIO on hardware profiles; the sim board
-	// has none, so the indicator only logs.
-	d.Indicator = standin.NewIndicator(log)
+	// Lights, buzzer and tamper switch come from GPIO on hardware
+	// profiles; the sim board has none, so its indicator only logs.
+	g, err := openGPIO(ctx, p, filepath.Join(filepath.Dir(cfg.Journal.Path), "tamper.latch"), clk, log)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("gpio: %w", err)
+	}
+	d.gpio = g
+	if g != nil && g.stop != nil {
+		d.closer = append(d.closer, closerFunc(func() error { g.stop(); return nil }))
+	}
+	if g != nil && g.indicator != nil {
+		d.Indicator = g.indicator
+	} else {
+		d.Indicator = standin.NewIndicator(log)
+	}
 	if p.Name == "sim" {
 		d.Acquirer = standin.NewAcquirer(clk)
 	}

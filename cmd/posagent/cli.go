@@ -154,6 +154,9 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		busy = "busy (sale " + e.Session + ")"
 	}
 	fmt.Fprintf(stdout, "payments    %s\n", busy)
+	if st.Locked != "" {
+		fmt.Fprintf(stdout, "LOCKED      %s\n", st.Locked)
+	}
 	fmt.Fprintf(stdout, "reversals   %d pending\n", e.ReversalsPending)
 	fmt.Fprintf(stdout, "print queue %d\n", e.PrintQueue)
 	if st.JournalError != "" || e.JournalErr != "" {

@@ -126,7 +126,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		d := board.Diagnose(ctx, dev)
 		return d, d.OK()
 	}
-	srv := api.New(api.Config{Currency: cfg.Terminal.Currency, Version: version, Extra: dev.Extra, Diag: diag}, eng, apiJournal, log)
+	srv := api.New(api.Config{Currency: cfg.Terminal.Currency, Version: version, Extra: dev.Extra, Diag: diag,
+		Gate: dev.Gate, ClearTamper: dev.ClearTamper}, eng, apiJournal, log)
 	ln, err := listenUnix(cfg.API.Socket)
 	if err != nil {
 		return err

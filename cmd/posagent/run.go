@@ -52,6 +52,7 @@ merchant and technician (talk to the running agent over its local API):
                              the file itself when the agent is stopped)
   diag [--json]              hardware self-test: serial ports, reader, printer,
                              scanner, modem (exit 1 when a required device fails)
+  tamper clear               unlock payments after a tamper alarm (case inspected)
   sim tap [SCHEME]           standin board only: tap a stand-in test card
   keys load --component HEX [--component HEX ...] | --file FILE
                              load the terminal master key (agent stopped); prints its check value
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdKeys(ctx, rest, stdout)
 	case "diag":
 		return cmdDiag(ctx, rest, stdout)
+	case "tamper":
+		return cmdTamper(ctx, rest, stdout)
 	case "iso8583":
 		return cmdISO8583(rest, stdout)
 	case "tlv":

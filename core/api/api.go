@@ -13,6 +13,7 @@
 //	GET  /v1/transactions/{id}     one transaction, masked
 //	GET  /v1/journal/verify        runs the journal's consistency check in the agent
 //	GET  /v1/diag                  the board's device self-test
+//	POST /v1/tamper/clear          a technician clears the tamper latch
 //
 // Card data never crosses this API: records are returned with their sealed
 // blob removed and the PAN only masked.
@@ -62,6 +63,11 @@ type Config struct {
 	// Diag, when set, runs the board's device self-test for GET /v1/diag:
 	// the report and whether every required device passed.
 	Diag func(ctx context.Context) (report any, ok bool)
+	// Gate, when set, is asked before every sale: a non-nil error (the
+	// tamper switch latched, say) refuses the sale with that reason.
+	Gate func() error
+	// ClearTamper, when set, serves POST /v1/tamper/clear.
+	ClearTamper func() error
 }
 
 // Server implements http.Handler.
@@ -95,6 +101,7 @@ func New(cfg Config, p Payments, j Journal, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/transactions/{id}", s.transaction)
 	s.mux.HandleFunc("GET /v1/journal/verify", s.verify)
 	s.mux.HandleFunc("GET /v1/diag", s.diag)
+	s.mux.HandleFunc("POST /v1/tamper/clear", s.clearTamper)
 	if cfg.Extra != nil {
 		s.mux.Handle("/v1/sim/", cfg.Extra)
 	}
@@ -151,6 +158,12 @@ func (s *Server) startSale(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, "bad_request", err)
 		return
+	}
+	if s.cfg.Gate != nil {
+		if err := s.cfg.Gate(); err != nil {
+			writeErr(w, http.StatusLocked, "locked", err)
+			return
+		}
 	}
 	// The sale outlives this request: the client follows it via /events.
 	sess, err := s.payments.StartSale(context.WithoutCancel(r.Context()), req)
@@ -239,13 +252,20 @@ type Status struct {
 	Version string         `json:"version"`
 	Time    time.Time      `json:"time"`
 	Engine  payment.Status `json:"engine"`
-	Journal any            `json:"journal,omitempty"`
+	// Locked says why the board refuses payments (tamper), if it does.
+	Locked  string `json:"locked,omitempty"`
+	Journal any    `json:"journal,omitempty"`
 	// JournalError says why the journal cannot be read, if it cannot.
 	JournalError string `json:"journal_error,omitempty"`
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	st := Status{Version: s.cfg.Version, Time: time.Now().UTC(), Engine: s.payments.Status()}
+	if s.cfg.Gate != nil {
+		if err := s.cfg.Gate(); err != nil {
+			st.Locked = err.Error()
+		}
+	}
 	if s.journal == nil {
 		st.JournalError = "journal not open"
 	} else if js, err := s.journal.Stats(r.Context()); err != nil {
@@ -310,6 +330,18 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) clearTamper(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.ClearTamper == nil {
+		writeErr(w, http.StatusNotImplemented, "no_tamper", errors.New("this board has no tamper switch"))
+		return
+	}
+	if err := s.cfg.ClearTamper(); err != nil {
+		writeErr(w, http.StatusConflict, "tamper", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"tamper": "cleared"})
 }
 
 // DiagAnswer is the answer of GET /v1/diag.

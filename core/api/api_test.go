@@ -243,3 +243,30 @@ func FuzzDecodeSale(f *testing.F) {
 		}
 	})
 }
+
+func TestGateLocksSales(t *testing.T) {
+	r := newRig(t, "")
+	locked := errors.New("terminal case was opened")
+	cleared := false
+	srv := New(Config{Currency: money.CNY, Gate: func() error {
+		if cleared {
+			return nil
+		}
+		return locked
+	}, ClearTamper: func() error { cleared = true; return nil }}, r.srv.payments, nil, nil)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/sales", strings.NewReader(`{"amount":"1.00"}`)))
+	if rec.Code != http.StatusLocked || !strings.Contains(rec.Body.String(), "case was opened") {
+		t.Fatalf("locked sale: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/status", nil))
+	if !strings.Contains(rec.Body.String(), `"locked"`) {
+		t.Fatalf("status does not show the lock: %s", rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/tamper/clear", nil))
+	if rec.Code != http.StatusOK || !cleared {
+		t.Fatalf("clear: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -194,3 +194,8 @@ func (c *Client) Diag(ctx context.Context) (json.RawMessage, error) {
 	err := c.do(ctx, http.MethodGet, "/v1/diag", nil, &out)
 	return out, err
 }
+
+// ClearTamper asks the agent to clear the tamper latch.
+func (c *Client) ClearTamper(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/tamper/clear", nil, nil)
+}
