@@ -100,7 +100,9 @@ func cmdPay(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if last.Record != nil && last.Record.State != txn.Approved {
+	// Approved online, or stored offline (deferred authorisation: the
+	// customer leaves with the goods; the receipt says so) end a sale.
+	if last.Record != nil && last.Record.State != txn.Approved && last.Record.State != txn.StoredOffline {
 		return exitStatus{code: 1, err: fmt.Errorf("sale not approved: %s", last.Record.State)}
 	}
 	if last.Step == payment.StepFailed || last.Step == payment.StepCancelled {
@@ -174,6 +176,37 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, ", oldest %s", js.OutboxOldest.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintln(stdout)
+	if st.Sync != nil {
+		sy := st.Sync
+		if sy.Link != nil {
+			state := "DOWN"
+			if sy.Link.Up {
+				state = "up"
+			}
+			fmt.Fprintf(stdout, "link        %s since %s: %s\n", state, sy.Link.Since.UTC().Format(time.RFC3339), sy.Link.Reason)
+			if sy.Link.Modem != nil {
+				m := sy.Link.Modem
+				fmt.Fprintf(stdout, "modem       sim ready %v, registered %v %s, signal %d dBm\n", m.SIMReady, m.Registered, m.Operator, m.SignalDBm)
+			}
+		}
+		fmt.Fprintf(stdout, "forwarder   outbox %d (oldest %s), reversals %d pending %d failed, last success %s",
+			sy.Outbox.Depth, sy.Outbox.OldestAge.Round(time.Second), sy.Reversals, sy.ReversalsFailed, fmtTime(sy.LastSuccess))
+		if sy.LastErr != "" {
+			fmt.Fprintf(stdout, ", last error: %s", sy.LastErr)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if off := e.Offline; off.Enabled {
+		armed := "armed"
+		if !off.Armed {
+			armed = "NOT armed: " + off.Reason
+		}
+		fmt.Fprintf(stdout, "offline     %s", armed)
+		if off.Warn != "" {
+			fmt.Fprintf(stdout, "; WARNING %s", off.Warn)
+		}
+		fmt.Fprintln(stdout)
+	}
 	c := js.Counters
 	fmt.Fprintf(stdout, "terminal    TID %s MID %s batch %06d, last STAN %06d, last invoice %06d\n", c.TID, c.MID, c.Batch, c.STAN, c.Invoice)
 	return nil
@@ -304,4 +337,11 @@ func cmdSim(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "tapped %s test card %s\n", scheme, out["masked_pan"])
 	return nil
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

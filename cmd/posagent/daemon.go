@@ -18,9 +18,12 @@ import (
 	"github.com/posagent/posagent/core/api"
 	"github.com/posagent/posagent/core/clock"
 	"github.com/posagent/posagent/core/config"
+	link_ "github.com/posagent/posagent/core/link"
 	"github.com/posagent/posagent/core/payment"
 	"github.com/posagent/posagent/core/receipt"
 	"github.com/posagent/posagent/core/redact"
+	"github.com/posagent/posagent/core/risk"
+	coresync "github.com/posagent/posagent/core/sync"
 	"github.com/posagent/posagent/store"
 )
 
@@ -71,6 +74,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// board's development stand-in.
 	acq := dev.Acquirer
 	var link *acquirer.Acquirer
+	var fwd *coresync.Forwarder
+	var mon *link_.Monitor
 	if cfg.Acquirer.Primary != "" {
 		if jr == nil {
 			log.Error("acquirer link not started: it needs the journal (keys, batch)")
@@ -79,6 +84,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		} else {
 			defer link.Close()
 			acq = link
+			// Connectivity from the modem (when the board has one) and the
+			// link itself (echo tests while idle).
+			lc := link_.Config{Prober: link, Clock: clk, Log: log.With("component", "link")}
+			if dev.Modem != nil {
+				lc.Modem = modemAdapter{dev.Modem}
+			}
+			if mon, err = link_.New(lc); err != nil {
+				return fmt.Errorf("link monitor: %w", err)
+			}
+			// The forwarder drains reversals and stored offline sales.
+			fwd, err = coresync.New(coresync.Config{
+				HardStop: cfg.Offline.HardStop, ReversalRetries: cfg.Payment.ReversalRetries,
+				Currency: cfg.Terminal.Currency,
+			}, coresync.Deps{Journal: jr, Sender: senderAdapter{a: link, log: log}, Link: mon, Clock: clk, Log: log.With("component", "forwarder")})
+			if err != nil {
+				return fmt.Errorf("forwarder: %w", err)
+			}
+			journal = kickingJournal{Journal: jr, kick: fwd.Kick}
 			go func() {
 				sctx, cancel := context.WithTimeout(ctx, cfg.Acquirer.ConnectTimeout+cfg.Payment.AuthTimeout)
 				defer cancel()
@@ -93,18 +116,26 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if acq == nil {
 		return fmt.Errorf("no acquirer: set [acquirer] primary (the board %q has no stand-in)", cfg.Board.Profile)
 	}
+	pdeps := payment.Deps{
+		Journal: journal, Cards: dev.Cards, Acquirer: acq, Printer: dev.Printer,
+		Indicator: dev.Indicator, Clock: clk, Log: log,
+	}
+	if jr != nil {
+		pdeps.Outbox = jr
+	}
+	if link != nil {
+		pdeps.LinkInfo = linkInfo(link, jr)
+	}
 	eng, err := payment.New(payment.Config{
 		Currency:        cfg.Terminal.Currency,
 		CardTimeout:     cfg.Payment.CardTimeout,
 		AuthTimeout:     cfg.Payment.AuthTimeout,
 		ReversalRetries: cfg.Payment.ReversalRetries,
-		MaxAmount:       cfg.Payment.MaxAmountMinor,
+		Limits:          risk.PaymentFromConfig(cfg.Payment),
+		Offline:         risk.FromConfig(cfg.Offline),
 		Merchant:        receipt.Merchant{Name: cfg.Terminal.MerchantName},
 		Location:        loc,
-	}, payment.Deps{
-		Journal: journal, Cards: dev.Cards, Acquirer: acq, Printer: dev.Printer,
-		Indicator: dev.Indicator, Clock: clk, Log: log,
-	})
+	}, pdeps)
 	if err != nil {
 		return err
 	}
@@ -117,6 +148,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer stopEngine()
 	engDone := make(chan error, 1)
 	go func() { engDone <- eng.Run(engCtx) }()
+	if fwd != nil {
+		go func() { _ = mon.Run(engCtx) }()
+		go func() { _ = fwd.Run(engCtx) }()
+		go printNotices(engCtx, fwd, journal, receipt.Merchant{Name: cfg.Terminal.MerchantName}, loc, log)
+	}
 
 	var apiJournal api.Journal
 	if jr != nil {
@@ -126,8 +162,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		d := board.Diagnose(ctx, dev)
 		return d, d.OK()
 	}
-	srv := api.New(api.Config{Currency: cfg.Terminal.Currency, Version: version, Extra: dev.Extra, Diag: diag,
-		Gate: dev.Gate, ClearTamper: dev.ClearTamper}, eng, apiJournal, log)
+	acfg := api.Config{Currency: cfg.Terminal.Currency, Version: version, Extra: dev.Extra, Diag: diag,
+		Gate: dev.Gate, ClearTamper: dev.ClearTamper}
+	if fwd != nil {
+		acfg.Forwarder = fwd
+	}
+	srv := api.New(acfg, eng, apiJournal, log)
 	ln, err := listenUnix(cfg.API.Socket)
 	if err != nil {
 		return err

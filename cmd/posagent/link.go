@@ -64,11 +64,19 @@ func openLink(cfg *config.Config, j *store.Journal, loc *time.Location, clk cloc
 			c, err := j.Counters(ctx)
 			return c.Batch, err
 		},
-		OnHostBatch: j.AdoptBatch,
-		Unseal:      func(ctx context.Context, id txn.ID) (txn.Sensitive, error) { return j.Unseal(ctx, id) },
-		NetSTAN:     j.ReserveSTAN,
-		Clock:       clk,
-		Log:         log,
+		OnHostBatch: func(ctx context.Context, batch uint32) error {
+			// Called on every successful sign-in: adopt the host's batch,
+			// and remember when, so a terminal that boots with the host
+			// unreachable knows how fresh its keys are (offline rule).
+			if err := j.AdoptBatch(ctx, batch); err != nil {
+				return err
+			}
+			return j.SetLastSignIn(ctx, clk.Now())
+		},
+		Unseal:  func(ctx context.Context, id txn.ID) (txn.Sensitive, error) { return j.Unseal(ctx, id) },
+		NetSTAN: j.ReserveSTAN,
+		Clock:   clk,
+		Log:     log,
 	}
 	return acquirer.New(ac, deps)
 }

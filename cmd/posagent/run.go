@@ -46,7 +46,8 @@ daemon:
 
 merchant and technician (talk to the running agent over its local API):
   pay AMOUNT                 take a sale, e.g. posagent pay 12.34, and show it live
-  status [--json]            agent, journal and device status
+  status [--json]            agent, journal, link and outbox status
+  sync [--wait]              forward stored offline sales now (--wait: progress until done)
   journal ls|show|export|verify
                              the transaction journal (masked; via the agent, or
                              the file itself when the agent is stopped)
@@ -100,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdKeys(ctx, rest, stdout)
 	case "diag":
 		return cmdDiag(ctx, rest, stdout)
+	case "sync":
+		return cmdSync(ctx, rest, stdout)
 	case "tamper":
 		return cmdTamper(ctx, rest, stdout)
 	case "iso8583":

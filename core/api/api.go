@@ -14,6 +14,8 @@
 //	GET  /v1/journal/verify        runs the journal's consistency check in the agent
 //	GET  /v1/diag                  the board's device self-test
 //	POST /v1/tamper/clear          a technician clears the tamper latch
+//	POST /v1/sync                  drain the outbox now (returns at once)
+//	POST /v1/sync/drain            drain now, streaming NDJSON {"progress":…} lines, then {"report":…}
 //
 // Card data never crosses this API: records are returned with their sealed
 // blob removed and the PAN only masked.
@@ -34,6 +36,7 @@ import (
 
 	"github.com/posagent/posagent/core/money"
 	"github.com/posagent/posagent/core/payment"
+	coresync "github.com/posagent/posagent/core/sync"
 	"github.com/posagent/posagent/core/txn"
 )
 
@@ -68,6 +71,17 @@ type Config struct {
 	Gate func() error
 	// ClearTamper, when set, serves POST /v1/tamper/clear.
 	ClearTamper func() error
+	// Forwarder, when set, serves the store-and-forward endpoints.
+	Forwarder Forwarder
+}
+
+// Forwarder is what the API needs from the store-and-forward drain
+// (core/sync.Forwarder).
+type Forwarder interface {
+	Kick()
+	Drain(ctx context.Context) (coresync.Report, error)
+	Status(ctx context.Context) (coresync.Status, error)
+	WatchProgress() (<-chan coresync.Progress, func())
 }
 
 // Server implements http.Handler.
@@ -102,6 +116,8 @@ func New(cfg Config, p Payments, j Journal, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/journal/verify", s.verify)
 	s.mux.HandleFunc("GET /v1/diag", s.diag)
 	s.mux.HandleFunc("POST /v1/tamper/clear", s.clearTamper)
+	s.mux.HandleFunc("POST /v1/sync", s.syncKick)
+	s.mux.HandleFunc("POST /v1/sync/drain", s.syncDrain)
 	if cfg.Extra != nil {
 		s.mux.Handle("/v1/sim/", cfg.Extra)
 	}
@@ -252,6 +268,8 @@ type Status struct {
 	Version string         `json:"version"`
 	Time    time.Time      `json:"time"`
 	Engine  payment.Status `json:"engine"`
+	// Sync is the store-and-forward state: link, outbox, reversals.
+	Sync *coresync.Status `json:"sync,omitempty"`
 	// Locked says why the board refuses payments (tamper), if it does.
 	Locked  string `json:"locked,omitempty"`
 	Journal any    `json:"journal,omitempty"`
@@ -264,6 +282,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Gate != nil {
 		if err := s.cfg.Gate(); err != nil {
 			st.Locked = err.Error()
+		}
+	}
+	if s.cfg.Forwarder != nil {
+		if ss, err := s.cfg.Forwarder.Status(r.Context()); err == nil {
+			st.Sync = &ss
 		}
 	}
 	if s.journal == nil {
@@ -342,6 +365,65 @@ func (s *Server) clearTamper(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"tamper": "cleared"})
+}
+
+func (s *Server) syncKick(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Forwarder == nil {
+		writeErr(w, http.StatusNotImplemented, "no_forwarder", errors.New("no acquirer link configured: nothing to forward to"))
+		return
+	}
+	s.cfg.Forwarder.Kick()
+	writeJSON(w, http.StatusAccepted, map[string]string{"sync": "started"})
+}
+
+// SyncLine is one line of POST /v1/sync/drain's stream.
+type SyncLine struct {
+	Progress *coresync.Progress `json:"progress,omitempty"`
+	Report   *coresync.Report   `json:"report,omitempty"`
+	Error    string             `json:"error,omitempty"`
+}
+
+func (s *Server) syncDrain(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Forwarder == nil {
+		writeErr(w, http.StatusNotImplemented, "no_forwarder", errors.New("no acquirer link configured: nothing to forward to"))
+		return
+	}
+	progress, stop := s.cfg.Forwarder.WatchProgress()
+	defer stop()
+	type result struct {
+		rep coresync.Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := s.cfg.Forwarder.Drain(r.Context())
+		done <- result{rep, err}
+	}()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	for {
+		select {
+		case p := <-progress:
+			_ = enc.Encode(SyncLine{Progress: &p})
+			flush()
+		case res := <-done:
+			line := SyncLine{Report: &res.rep}
+			if res.err != nil {
+				line.Error = res.err.Error()
+			}
+			_ = enc.Encode(line)
+			flush()
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
 // DiagAnswer is the answer of GET /v1/diag.

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/posagent/posagent/core/payment"
+	coresync "github.com/posagent/posagent/core/sync"
 	"github.com/posagent/posagent/core/txn"
 )
 
@@ -198,4 +199,43 @@ func (c *Client) Diag(ctx context.Context) (json.RawMessage, error) {
 // ClearTamper asks the agent to clear the tamper latch.
 func (c *Client) ClearTamper(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/tamper/clear", nil, nil)
+}
+
+// SyncKick asks the agent to drain its outbox now.
+func (c *Client) SyncKick(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/sync", nil, nil)
+}
+
+// SyncDrain drains the outbox now, calling fn with each progress update,
+// and returns the pass's report.
+func (c *Client) SyncDrain(ctx context.Context, fn func(coresync.Progress)) (coresync.Report, error) {
+	resp, err := c.send(ctx, http.MethodPost, "/v1/sync/drain", nil)
+	if err != nil {
+		return coresync.Report{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return coresync.Report{}, readAPIError(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var line SyncLine
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			return coresync.Report{}, fmt.Errorf("api: bad sync line: %w", err)
+		}
+		if line.Progress != nil {
+			fn(*line.Progress)
+		}
+		if line.Report != nil {
+			if line.Error != "" {
+				return *line.Report, errors.New(line.Error)
+			}
+			return *line.Report, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return coresync.Report{}, err
+	}
+	return coresync.Report{}, errors.New("api: sync stream ended without a report")
 }

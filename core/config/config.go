@@ -119,6 +119,15 @@ type Payment struct {
 	// CVMLimitMinor is the no-CVM limit (QuickPass): at or below it no
 	// signature is asked for. 0 means a signature is always asked for.
 	CVMLimitMinor int64
+	// DailyMaxMinor caps the local day's sales (approved online plus
+	// stored offline, the new one included), minor units; 0 means no limit.
+	DailyMaxMinor int64
+	// MaxContactlessMinor, MaxKeyedMinor and MaxQRMinor are per-transaction
+	// maxima for one entry mode, minor units; 0 means no limit of its own
+	// (payment.max_amount still applies).
+	MaxContactlessMinor int64
+	MaxKeyedMinor       int64
+	MaxQRMinor          int64
 }
 
 // Offline is the [offline] table: store-and-forward risk limits.
@@ -128,10 +137,12 @@ type Offline struct {
 	MaxTotalMinor  int64 // total stored and not yet forwarded, minor units
 	MaxCount       int   // stored transactions not yet forwarded
 	// ForwardWindow is the age of the oldest stored transaction after which
-	// no further offline sale is taken.
+	// the terminal warns that the outbox must be forwarded soon; offline
+	// sales are still taken until HardStop (see core/risk).
 	ForwardWindow time.Duration
 	// HardStop is the age after which a stored transaction is given up on
-	// (moved to the visible expired state, never deleted).
+	// (moved to the visible expired state, never deleted); while the oldest
+	// stored one is older, no further offline sale is taken.
 	HardStop time.Duration
 	// MaxSignInAge is how old the last successful sign-in (working keys) may
 	// be for offline sales to be taken.

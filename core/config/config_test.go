@@ -132,6 +132,10 @@ func TestFullConfig(t *testing.T) {
 		"payment.reversal_retries", `2`,
 		"payment.max_amount", `"20000"`,
 		"payment.cvm_limit", `"500.5"`,
+		"payment.daily_max", `"100000"`,
+		"payment.max_contactless", `"1000.00"`,
+		"payment.max_keyed", `"500"`,
+		"payment.max_qr", `""`,
 		"offline.enabled", `true`,
 		"offline.max_amount", `"100.00"`,
 		"offline.max_total", `"1000.00"`,
@@ -162,7 +166,8 @@ func TestFullConfig(t *testing.T) {
 		Journal: Journal{Path: "/data/j.db", KeyFile: "/data/k", LockTimeout: 250 * time.Millisecond},
 		Board:   Board{Profile: ProfileSim, SimDir: "/tmp/possim"},
 		API:     API{TCP: "[::1]:8080", TokenFile: "/etc/posagent/token"},
-		Payment: Payment{CardTimeout: 45 * time.Second, AuthTimeout: time.Minute, ReversalRetries: 2, MaxAmountMinor: 2000000, CVMLimitMinor: 50050},
+		Payment: Payment{CardTimeout: 45 * time.Second, AuthTimeout: time.Minute, ReversalRetries: 2, MaxAmountMinor: 2000000, CVMLimitMinor: 50050,
+			DailyMaxMinor: 10000000, MaxContactlessMinor: 100000, MaxKeyedMinor: 50000},
 		Offline: Offline{Enabled: true, MaxAmountMinor: 10000, MaxTotalMinor: 100000, MaxCount: 50, ForwardWindow: 12 * time.Hour, HardStop: 48 * time.Hour, MaxSignInAge: 72 * time.Hour},
 		Acquirer: Acquirer{Primary: "acq.example.com:5000", Backup: "10.0.0.2:5000", TPDU: [5]byte{0x60, 0x0a, 0x0b, 0, 0}, ConnectTimeout: 5 * time.Second, TLS: true,
 			Header: [6]byte{0x61, 0x31, 0x00, 0x31, 0x11, 0x08}, MAC: "x9.19", SignInInterval: 12 * time.Hour,
@@ -273,6 +278,18 @@ func TestProblems(t *testing.T) {
 			map[string]string{"payment.cvm_limit": "must not be empty"}},
 		{"cvm limit negative", []string{"payment.cvm_limit", `"-1.00"`},
 			map[string]string{"payment.cvm_limit": "only digits"}},
+		{"daily max three decimals", []string{"payment.daily_max", `"1.001"`},
+			map[string]string{"payment.daily_max": `"1.001": CNY has 2 decimal places`}},
+		{"daily max number", []string{"payment.daily_max", `100000`},
+			map[string]string{"payment.daily_max": `must be a decimal string like "300.00", got an integer`}},
+		{"daily max below max amount", []string{"payment.daily_max", `"1000.00"`, "payment.max_amount", `"2000.00"`},
+			map[string]string{"payment.daily_max": "1000.00 CNY is below payment.max_amount 2000.00 CNY"}},
+		{"max contactless above max amount", []string{"payment.max_contactless", `"2000.01"`, "payment.max_amount", `"2000.00"`},
+			map[string]string{"payment.max_contactless": "2000.01 CNY is above payment.max_amount 2000.00 CNY"}},
+		{"max keyed negative", []string{"payment.max_keyed", `"-5"`},
+			map[string]string{"payment.max_keyed": "only digits"}},
+		{"max qr above field 4", []string{"payment.max_qr", `"99999999999999"`},
+			map[string]string{"payment.max_qr": "above the maximum"}},
 		{"offline enabled not bool", []string{"offline.enabled", `"yes"`},
 			map[string]string{"offline.enabled": "must be true or false, got a string"}},
 		{"offline max zero when enabled", []string{"offline.enabled", `true`, "offline.max_amount", `"0"`},
@@ -507,8 +524,12 @@ func TestValidateProgrammatic(t *testing.T) {
 	c.Log.Level = slog.Level(2)
 	c.Offline.MaxCount = -1
 	c.Payment.CVMLimitMinor = money.MaxMinor + 1
+	c.Payment.DailyMaxMinor = -1
+	c.Payment.MaxQRMinor = money.MaxMinor + 1
 	err := c.Validate()
 	for _, want := range []string{
+		"payment.daily_max: -1 minor units is outside 0..999999999999",
+		"payment.max_qr: 1000000000000 minor units is outside 0..999999999999",
 		"log.level: must be one of debug, info, warn, error; got INFO+2",
 		"offline.max_count: must be at least 1, got -1",
 		"payment.cvm_limit: 1000000000000 minor units is outside 0..999999999999",
@@ -516,6 +537,27 @@ func TestValidateProgrammatic(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to contain %q", err, want)
 		}
+	}
+}
+
+// TestPaymentLimitEdges: a per-mode or daily maximum equal to
+// payment.max_amount is accepted, "" means no limit, and in a currency
+// other than CNY the keys may be left out (their default is no limit).
+func TestPaymentLimitEdges(t *testing.T) {
+	c, err := Parse([]byte(doc("payment.max_amount", `"500.00"`, "payment.daily_max", `"500.00"`,
+		"payment.max_contactless", `"500.00"`, "payment.max_keyed", `"0.01"`, "payment.max_qr", `""`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Payment; p.DailyMaxMinor != 50000 || p.MaxContactlessMinor != 50000 || p.MaxKeyedMinor != 1 || p.MaxQRMinor != 0 {
+		t.Fatalf("payment = %+v", p)
+	}
+	c, err = Parse([]byte(doc("terminal.currency", `"392"`, "payment.cvm_limit", `"10000"`, "payment.max_keyed", `"3000"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Payment; p.MaxKeyedMinor != 3000 || p.DailyMaxMinor != 0 || p.MaxContactlessMinor != 0 {
+		t.Fatalf("JPY payment = %+v", p)
 	}
 }
 

@@ -103,6 +103,10 @@ func Parse(data []byte) (*Config, error) {
 		cur := c.Terminal.Currency
 		d.amount("payment.max_amount", pay["max_amount"], cur, true, true, &c.Payment.MaxAmountMinor)
 		d.amount("payment.cvm_limit", pay["cvm_limit"], cur, false, true, &c.Payment.CVMLimitMinor)
+		d.amount("payment.daily_max", pay["daily_max"], cur, true, true, &c.Payment.DailyMaxMinor)
+		d.amount("payment.max_contactless", pay["max_contactless"], cur, true, true, &c.Payment.MaxContactlessMinor)
+		d.amount("payment.max_keyed", pay["max_keyed"], cur, true, true, &c.Payment.MaxKeyedMinor)
+		d.amount("payment.max_qr", pay["max_qr"], cur, true, true, &c.Payment.MaxQRMinor)
 		d.amount("offline.max_amount", off["max_amount"], cur, false, c.Offline.Enabled, &c.Offline.MaxAmountMinor)
 		d.amount("offline.max_total", off["max_total"], cur, false, c.Offline.Enabled, &c.Offline.MaxTotalMinor)
 	}
@@ -123,7 +127,8 @@ var knownKeys = []struct {
 	{"journal", []string{"path", "key_file", "lock_timeout"}},
 	{"board", []string{"profile", "sim_dir", "sim_autotap"}},
 	{"api", []string{"socket", "tcp", "token_file"}},
-	{"payment", []string{"card_timeout", "auth_timeout", "reversal_retries", "max_amount", "cvm_limit"}},
+	{"payment", []string{"card_timeout", "auth_timeout", "reversal_retries", "max_amount", "cvm_limit",
+		"daily_max", "max_contactless", "max_keyed", "max_qr"}},
 	{"offline", []string{"enabled", "max_amount", "max_total", "max_count", "forward_window", "hard_stop", "max_signin_age"}},
 	{"acquirer", []string{"primary", "backup", "tpdu", "header", "connect_timeout", "mac", "signin_interval", "tls", "tls_ca", "tls_cert", "tls_key"}},
 	{"log", []string{"level"}},

@@ -42,14 +42,18 @@ auth_timeout = "30s"     # wait for the acquirer's answer, default "30s"
 reversal_retries = 3     # reversal attempts before manual handling, 1..3, default 3
 max_amount = "50000.00"  # per transaction; "" = no limit (the default)
 cvm_limit = "1000.00"    # no-CVM limit (QuickPass 免密免签): above it a signature is asked for, default "1000.00"
+daily_max = ""           # the day's sales (approved + stored offline, terminal time zone); "" = no limit (the default)
+max_contactless = ""     # per contactless transaction; "" = no limit of its own (the default)
+max_keyed = ""           # per keyed transaction; "" = no limit of its own (the default)
+max_qr = ""              # per QR-code transaction; "" = no limit of its own (the default)
 
 [offline]
 enabled = false            # take card sales offline when the host is unreachable, default false
 max_amount = "300.00"      # per offline transaction, default "300.00"
 max_total = "5000.00"      # total stored and not yet forwarded, default "5000.00"
 max_count = 200            # stored transactions not yet forwarded, default 200
-forward_window = "24h"     # no new offline sale once the oldest stored one is this old, default "24h"
-hard_stop = "72h"          # a stored sale this old is marked expired (never deleted), default "72h"
+forward_window = "24h"     # warn "forward soon" once the oldest stored sale is this old, default "24h"
+hard_stop = "72h"          # no new offline sale past it; a stored sale this old expires (never deleted), default "72h"
 max_signin_age = "168h"    # no offline sale when the last sign-in is older, default "168h"
 
 [acquirer]

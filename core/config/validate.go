@@ -128,6 +128,25 @@ func (c *Config) validate(p *problems) {
 	}
 	v.amountRange("payment.max_amount", pay.MaxAmountMinor)
 	v.amountRange("payment.cvm_limit", pay.CVMLimitMinor)
+	v.amountRange("payment.daily_max", pay.DailyMaxMinor)
+	if pay.DailyMaxMinor > 0 && pay.MaxAmountMinor > pay.DailyMaxMinor {
+		v.add("payment.daily_max", nil, "%s is below payment.max_amount %s",
+			fmtAmount(pay.DailyMaxMinor, cur), fmtAmount(pay.MaxAmountMinor, cur))
+	}
+	for _, m := range []struct {
+		key   string
+		minor int64
+	}{
+		{"payment.max_contactless", pay.MaxContactlessMinor},
+		{"payment.max_keyed", pay.MaxKeyedMinor},
+		{"payment.max_qr", pay.MaxQRMinor},
+	} {
+		v.amountRange(m.key, m.minor)
+		if m.minor > 0 && pay.MaxAmountMinor > 0 && m.minor > pay.MaxAmountMinor {
+			v.add(m.key, nil, "%s is above payment.max_amount %s",
+				fmtAmount(m.minor, cur), fmtAmount(pay.MaxAmountMinor, cur))
+		}
+	}
 
 	// [offline]
 	off := c.Offline

@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/posagent/posagent/core/receipt"
 	"github.com/posagent/posagent/core/txn"
 )
 
-// Run is the background loop: each pass sends the pending reversals (in
-// journal order) and drains the durable print queue. It passes once at
-// start, again after Kick, after a backoff when a pass failed (RetryInterval
-// doubling up to RetryMaxInterval, on the injected clock) and every
-// RetryMaxInterval otherwise. It returns nil when ctx is done, and
+// Run is the background work, in two independent loops so that a device
+// or link that hangs in one cannot hold up the other: the reversal loop
+// sends the pending reversals (in journal order), the print loop drains
+// the durable print queue. Each loop passes once at start, again after
+// Kick, after a backoff when a pass failed (RetryInterval doubling up to
+// RetryMaxInterval, on the injected clock) and every RetryMaxInterval
+// otherwise. A third goroutine supervises the sale in progress (below).
+// Run returns nil when ctx is done (after its goroutines stopped), and
 // ErrRunning if another Run is active.
 //
 // Reversals: each unacknowledged attempt is counted in the journal
@@ -27,16 +31,69 @@ import (
 // (or any printer error) the pass stops, the jobs stay queued in order,
 // and the next pass retries; the paper sensor should call Kick when paper
 // returns.
+//
+// Supervisor: every SuperviseInterval Run looks at the sale in progress.
+// Each device or network wait of a sale has its timeout, and a sale that
+// runs past the end of its current wait by more than StuckMargin (a
+// driver or link that ignores its deadline, a journal call that hangs)
+// is taken over and reset to a journaled, recoverable state, so that no
+// error state sticks (user-issues §1.5, §1.8):
+//
+//   - nothing journaled yet: the sale ends cancelled;
+//   - a record journaled whose outcome is not (it may have been sent):
+//     the record is queued for reversal through the same path as an
+//     unrecorded outcome (the next reversal pass moves it from Pending to
+//     ReversalPending, as Recover would) and the sale ends failed;
+//   - the outcome journaled (stuck printing): the sale ends with that
+//     outcome; its receipts stay in the durable print queue.
+//
+// The session ends with a final event saying where it was stuck, the
+// alarm "sale_wedged" is logged, and the engine takes the next sale. The
+// stuck goroutine is left to return on its own; when it does, it makes no
+// further change (a record it journals after the reset is aborted), and
+// the semaphores it may hold are waited for by Run's loops with a bound.
+// A device call that ignores its deadline inside one of Run's own loops
+// stalls that loop only, until the call returns.
 func (e *Engine) Run(ctx context.Context) error {
 	if !e.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
 	defer e.running.Store(false)
+	var wg sync.WaitGroup
+	for _, f := range []func(){
+		func() { e.supervise(ctx) },
+		func() {
+			e.loop(ctx, "print queue", e.printKick, func(ctx context.Context) error {
+				err := e.drainPrints(ctx, 2*e.cfg.PrintTimeout+e.cfg.StuckMargin)
+				e.refresh(ctx)
+				return err
+			})
+		},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	e.loop(ctx, "reversals", e.kick, func(ctx context.Context) error {
+		err := e.settleReversals(ctx, e.cfg.AuthTimeout+e.cfg.StuckMargin)
+		e.refresh(ctx)
+		return err
+	})
+	wg.Wait()
+	return nil
+}
+
+// loop runs pass at once, after each kick, after a backoff when it failed
+// and every RetryMaxInterval, until ctx is done. Its semaphore waits are
+// bounded (see Run).
+func (e *Engine) loop(ctx context.Context, name string, kick <-chan struct{}, pass func(context.Context) error) {
 	backoff := time.Duration(0)
 	for {
-		if err := e.pass(ctx); err != nil {
+		if err := pass(ctx); err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			switch {
 			case backoff == 0:
@@ -44,7 +101,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			case backoff < e.cfg.RetryMaxInterval:
 				backoff = min(2*backoff, e.cfg.RetryMaxInterval)
 			}
-			e.log.Warn("background pass incomplete, retrying later", "retry_in", backoff, "err", err)
+			e.log.Warn("background pass incomplete, retrying later", "loop", name, "retry_in", backoff, "err", err)
 		} else {
 			backoff = 0
 		}
@@ -54,39 +111,93 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-e.kick:
+			return
+		case <-kick:
 		case <-e.clk.After(wait):
 		}
 	}
 }
 
-// Kick asks Run for a pass now (paper is back, the link is up, an
-// operator pressed "retry"). It never blocks; kicks while a pass is due
-// are merged.
+// Kick asks Run for a pass of both loops now (paper is back, the link is
+// up, an operator pressed "retry"). It never blocks; kicks while a pass
+// is due are merged.
 func (e *Engine) Kick() {
-	select {
-	case e.kick <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{e.kick, e.printKick} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// pass runs the reversal queue and then the print queue; both are tried
-// even if the first fails (a host outage must not hold receipts back).
-func (e *Engine) pass(ctx context.Context) error {
-	rerr := e.settleReversals(ctx)
-	perr := e.drainPrints(ctx)
-	e.refresh(ctx)
-	return errors.Join(rerr, perr)
+// supervise looks at the sale in progress every SuperviseInterval until
+// ctx is done, and resets it when it is stuck (see Run).
+func (e *Engine) supervise(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.clk.After(e.cfg.SuperviseInterval):
+		}
+		e.checkStuck()
+	}
+}
+
+// checkStuck takes over the sale in progress if it has run past its
+// deadline, and ends it in a journaled, recoverable state. It makes no
+// journal call itself (the journal may be what is stuck): a record to
+// reverse is stranded, and the reversal pass moves it.
+func (e *Engine) checkStuck() {
+	e.mu.Lock()
+	s := e.cur
+	e.mu.Unlock()
+	if s == nil {
+		return
+	}
+	w, ok := s.takeOver(e.clk.Now())
+	if !ok {
+		return
+	}
+	where := fmt.Sprintf("sale reset by the supervisor: stuck in %q for %v", w.step, w.stuck)
+	var res Result
+	switch {
+	case w.rec == nil:
+		res = Result{Step: StepCancelled, Outcome: StepCancelled, Message: where + "; nothing was journaled or sent"}
+	case w.outcome == "":
+		e.strand(w.rec.ID, where+": the request may have been sent")
+		res = failed(StepReversalPending, w.rec, where+"; the transaction will be reversed, no money is taken")
+	case w.outcome == StepReversalPending || w.outcome == StepFailed:
+		res = failed(w.outcome, w.rec, where+"; the transaction was not completed ("+string(w.rec.State)+")")
+	default:
+		res = Result{Step: StepDone, Outcome: w.outcome, Record: w.rec,
+			Message: where + "; " + string(w.outcome) + " and journaled, the receipts stay queued"}
+	}
+	if res.Step != StepDone {
+		res.Error = res.Message
+	}
+	e.mu.Lock()
+	if e.cur == s {
+		e.cur = nil
+	}
+	e.last = &res
+	e.mu.Unlock()
+	s.end(res)
+	attrs := []any{"alarm", "sale_wedged", "session", s.id, "step", w.step, "stuck", w.stuck, "outcome", res.Outcome}
+	if w.rec != nil {
+		attrs = append(attrs, "txn", w.rec.ID, "stan", w.rec.Identity.STAN)
+	}
+	e.log.Error("sale stuck past its deadline; reset by the supervisor", attrs...)
+	e.Kick()
 }
 
 // settleReversals moves stranded records into the reversal queue and then
 // sends every ReversalPending reversal in journal order, stopping at the
 // first one the host does not acknowledge. It returns nil when none is
-// left pending; errors wrap errJournalOp or errReversalNotSent.
-func (e *Engine) settleReversals(ctx context.Context) error {
-	if err := acquire(ctx, e.revSem); err != nil {
-		return fmt.Errorf("%w: %w", errReversalNotSent, err)
+// left pending; errors wrap errJournalOp or errReversalNotSent. semWait
+// bounds the wait for another reversal pass to finish (0: ctx only).
+func (e *Engine) settleReversals(ctx context.Context, semWait time.Duration) error {
+	if err := e.acquireWithin(ctx, e.revSem, semWait); err != nil {
+		return fmt.Errorf("%w: waiting for another reversal pass: %w", errReversalNotSent, err)
 	}
 	defer release(e.revSem)
 
@@ -122,7 +233,7 @@ func (e *Engine) settleReversals(ctx context.Context) error {
 
 // reverseOne makes one reversal attempt for rec and journals its result.
 func (e *Engine) reverseOne(ctx context.Context, rec txn.Record) error {
-	rctx, stop := withClockTimeout(ctx, e.clk, e.cfg.AuthTimeout)
+	rctx, stop := e.bounded(ctx, e.cfg.AuthTimeout)
 	out, err := e.acq.Reverse(rctx, rec)
 	stop()
 	if err == nil {
@@ -133,6 +244,14 @@ func (e *Engine) reverseOne(ctx context.Context, rec txn.Record) error {
 		}
 		e.log.Info("reversal acknowledged", "txn", rec.ID, "stan", rec.Identity.STAN)
 		return nil
+	}
+	if errors.Is(err, ErrUnreachable) {
+		// Provably not sent (the link is down): not an attempt. A long
+		// outage must not use up the retries and flag the reversal for
+		// manual handling before it was ever tried (invariant 4 counts
+		// unanswered sends, not dial failures).
+		e.log.Info("reversal not sent: host unreachable; will retry", "txn", rec.ID, "err", err)
+		return fmt.Errorf("%w: %s: %w", errReversalNotSent, rec.ID, err)
 	}
 	after, jerr := e.j.NoteAttempt(ctx, rec.ID, "reversal not acknowledged: "+err.Error())
 	if jerr != nil {
@@ -154,8 +273,8 @@ func (e *Engine) reverseOne(ctx context.Context, rec txn.Record) error {
 // uses it for its own receipts; older queued jobs are left to Run, so the
 // customer in front of the terminal gets their receipt first.
 func (e *Engine) printJobs(ctx context.Context, jobs []PrintJob) error {
-	if err := acquire(ctx, e.prnSem); err != nil {
-		return err
+	if err := e.acquireWithin(ctx, e.prnSem, 2*e.cfg.PrintTimeout); err != nil {
+		return fmt.Errorf("waiting for the printer: %w", err)
 	}
 	defer release(e.prnSem)
 	queue, err := e.j.PrintQueue(ctx)
@@ -178,10 +297,10 @@ func (e *Engine) printJobs(ctx context.Context, jobs []PrintJob) error {
 }
 
 // drainPrints prints the whole queue in order, stopping at the first
-// failure.
-func (e *Engine) drainPrints(ctx context.Context) error {
-	if err := acquire(ctx, e.prnSem); err != nil {
-		return err
+// failure. semWait bounds the wait for the printer (0: ctx only).
+func (e *Engine) drainPrints(ctx context.Context, semWait time.Duration) error {
+	if err := e.acquireWithin(ctx, e.prnSem, semWait); err != nil {
+		return fmt.Errorf("waiting for the printer: %w", err)
 	}
 	defer release(e.prnSem)
 	queue, err := e.j.PrintQueue(ctx)
@@ -202,7 +321,7 @@ func (e *Engine) printOne(ctx context.Context, job PrintJob) error {
 	already := e.printed[job.Seq]
 	e.mu.Unlock()
 	if !already {
-		pctx, stop := withClockTimeout(ctx, e.clk, e.cfg.PrintTimeout)
+		pctx, stop := e.bounded(ctx, e.cfg.PrintTimeout)
 		err := e.prn.Print(pctx, job.Receipt)
 		stop()
 		if err != nil {
@@ -224,12 +343,12 @@ func (e *Engine) printOne(ctx context.Context, job PrintJob) error {
 
 // printDirect prints receipts that could not be queued.
 func (e *Engine) printDirect(ctx context.Context, rs []receipt.Receipt) error {
-	if err := acquire(ctx, e.prnSem); err != nil {
-		return err
+	if err := e.acquireWithin(ctx, e.prnSem, 2*e.cfg.PrintTimeout); err != nil {
+		return fmt.Errorf("waiting for the printer: %w", err)
 	}
 	defer release(e.prnSem)
 	for _, r := range rs {
-		pctx, stop := withClockTimeout(ctx, e.clk, e.cfg.PrintTimeout)
+		pctx, stop := e.bounded(ctx, e.cfg.PrintTimeout)
 		err := e.prn.Print(pctx, r)
 		stop()
 		if err != nil {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/posagent/posagent/core/clock"
 	"github.com/posagent/posagent/core/money"
 	"github.com/posagent/posagent/core/receipt"
+	"github.com/posagent/posagent/core/risk"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -20,6 +23,12 @@ const (
 	DefaultReversalRetries  = 3 // DESIGN.md invariant 4
 	DefaultRetryInterval    = 5 * time.Second
 	DefaultRetryMaxInterval = 5 * time.Minute
+	// DefaultStuckMargin is how far past the end of its current bounded
+	// wait a sale may run before the supervisor resets it.
+	DefaultStuckMargin = 30 * time.Second
+	// DefaultSuperviseInterval is how often Run's supervisor looks at the
+	// sale in progress.
+	DefaultSuperviseInterval = time.Second
 )
 
 // Config is the engine's configuration. Zero values take the defaults
@@ -47,8 +56,28 @@ type Config struct {
 	// looks at the queues without being kicked (default 5m).
 	RetryMaxInterval time.Duration
 	// MaxAmount is the per-transaction maximum in minor units; 0 means no
-	// limit below money.MaxMinor. Checked before the card is read.
+	// limit below money.MaxMinor. Checked before the card is read. It is
+	// the same limit as Limits.MaxAmount: set either one (when both are
+	// set they must be equal); New copies it into the other.
 	MaxAmount int64
+	// Limits are the payment limits that hold online and offline
+	// (payment.max_amount, payment.daily_max, payment.max_<mode>): the
+	// per-transaction and daily maxima are checked by StartSale, before
+	// the card is read; only the entry modes whose maximum allows the
+	// amount are offered to the card source, and the mode read is checked
+	// again before anything is journaled. A daily maximum needs
+	// Deps.Outbox (the day's total comes from the journal).
+	Limits risk.PaymentLimits
+	// Offline are the offline (store-and-forward) risk limits; the zero
+	// value is disabled. See core/risk and docs/offline.md.
+	Offline risk.Limits
+	// StuckMargin is how far past the end of its current bounded wait (a
+	// card, the acquirer, a printer) a sale may run before Run's
+	// supervisor takes it over and resets it to a journaled, recoverable
+	// state (default 30s). See Run.
+	StuckMargin time.Duration
+	// SuperviseInterval is how often the supervisor looks (default 1s).
+	SuperviseInterval time.Duration
 	// Merchant is printed on every receipt.
 	Merchant receipt.Merchant
 	// Location is the receipt time zone; nil means UTC.
@@ -66,6 +95,14 @@ type Deps struct {
 	Indicator Indicator
 	Clock     clock.Clock
 	Log       *slog.Logger
+	// Outbox gives the journal's real outbox and daily totals. Optional:
+	// nil means no offline sale is ever allowed (there is nothing to check
+	// the limits against) and Config.Limits.DailyMax must be 0.
+	Outbox OutboxStats
+	// LinkInfo reports the acquirer link's state (the last successful
+	// sign-in). Optional: nil means "never signed in", so no offline sale
+	// is allowed.
+	LinkInfo func() risk.Link
 }
 
 // withDefaults validates cfg and fills in the defaults.
@@ -86,6 +123,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"PrintTimeout", &cfg.PrintTimeout, DefaultPrintTimeout},
 		{"RetryInterval", &cfg.RetryInterval, DefaultRetryInterval},
 		{"RetryMaxInterval", &cfg.RetryMaxInterval, DefaultRetryMaxInterval},
+		{"StuckMargin", &cfg.StuckMargin, DefaultStuckMargin},
+		{"SuperviseInterval", &cfg.SuperviseInterval, DefaultSuperviseInterval},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {
@@ -107,14 +146,31 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxAmount < 0 || cfg.MaxAmount > money.MaxMinor {
 		return cfg, fmt.Errorf("%w: MaxAmount %d is outside 0..%d minor units", ErrConfig, cfg.MaxAmount, money.MaxMinor)
 	}
+	switch {
+	case cfg.Limits.MaxAmount == 0:
+		cfg.Limits.MaxAmount = cfg.MaxAmount
+	case cfg.MaxAmount == 0:
+		cfg.MaxAmount = cfg.Limits.MaxAmount
+	case cfg.MaxAmount != cfg.Limits.MaxAmount:
+		return cfg, fmt.Errorf("%w: MaxAmount %d and Limits.MaxAmount %d disagree (they are the same limit: set one)",
+			ErrConfig, cfg.MaxAmount, cfg.Limits.MaxAmount)
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	cfg.Limits.PerMode = maps.Clone(cfg.Limits.PerMode)
+	if err := cfg.Offline.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	cfg.Offline.Modes = slices.Clone(cfg.Offline.Modes)
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
 	return cfg, nil
 }
 
-// check validates d and fills in the optional dependencies.
-func (d Deps) check() (Deps, error) {
+// check validates d against cfg and fills in the optional dependencies.
+func (d Deps) check(cfg Config) (Deps, error) {
 	var missing []string
 	if d.Journal == nil {
 		missing = append(missing, "Journal")
@@ -130,6 +186,9 @@ func (d Deps) check() (Deps, error) {
 	}
 	if len(missing) > 0 {
 		return d, fmt.Errorf("%w: missing dependency Deps.%s", ErrConfig, strings.Join(missing, ", Deps."))
+	}
+	if d.Outbox == nil && cfg.Limits.DailyMax > 0 {
+		return d, fmt.Errorf("%w: Limits.DailyMax is set but Deps.Outbox is missing (the day's total comes from the journal)", ErrConfig)
 	}
 	if d.Indicator == nil {
 		d.Indicator = noIndicator{}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/posagent/posagent/core/clock"
 	"github.com/posagent/posagent/core/money"
+	"github.com/posagent/posagent/core/risk"
 	"github.com/posagent/posagent/core/txn"
 )
 
@@ -29,15 +30,21 @@ type Engine struct {
 	ind   Indicator
 	clk   clock.Clock
 	log   *slog.Logger
+	// ob reads the journal's outbox and daily totals; nil: offline is
+	// never allowed. linkInfo reports the last sign-in; nil: never.
+	ob       OutboxStats
+	linkInfo func() risk.Link
 
 	// revSem serialises reversal work (a sale's "reversal first" step,
 	// the attempt right after a timeout, Run's retries) so a reversal is
 	// never sent twice at once and its journal moves never race.
 	revSem chan struct{}
 	// prnSem serialises printing between a sale and Run.
-	prnSem  chan struct{}
-	kick    chan struct{}
-	running atomic.Bool
+	prnSem chan struct{}
+	// kick and printKick wake Run's reversal and print loops.
+	kick      chan struct{}
+	printKick chan struct{}
+	running   atomic.Bool
 
 	mu         sync.Mutex
 	cur        *Session
@@ -53,6 +60,8 @@ type Engine struct {
 	// printed holds print jobs that printed but whose PrintDone failed, so
 	// a retry marks them done instead of printing them twice.
 	printed map[uint64]bool
+	// outbox is the last outbox read, for Status.
+	outbox outboxCache
 }
 
 type counts struct {
@@ -71,18 +80,22 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err = d.check()
+	d, err = d.check(cfg)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Offline.Enabled && d.Outbox == nil {
+		d.Log.Warn("offline sales are enabled but no outbox statistics are wired (Deps.Outbox): every offline sale will be refused")
+	}
 	return &Engine{
 		cfg: cfg, j: d.Journal, cards: d.Cards, acq: d.Acquirer, prn: d.Printer,
-		ind: d.Indicator, clk: d.Clock, log: d.Log,
-		revSem:   make(chan struct{}, 1),
-		prnSem:   make(chan struct{}, 1),
-		kick:     make(chan struct{}, 1),
-		stranded: map[txn.ID]string{},
-		printed:  map[uint64]bool{},
+		ind: d.Indicator, clk: d.Clock, log: d.Log, ob: d.Outbox, linkInfo: d.LinkInfo,
+		revSem:    make(chan struct{}, 1),
+		prnSem:    make(chan struct{}, 1),
+		kick:      make(chan struct{}, 1),
+		printKick: make(chan struct{}, 1),
+		stranded:  map[txn.ID]string{},
+		printed:   map[uint64]bool{},
 	}, nil
 }
 
@@ -99,10 +112,17 @@ var allModes = []txn.EntryMode{txn.Contactless, txn.Keyed, txn.QR}
 // the configured timeouts, and Session.Cancel stops it while the card is
 // awaited.
 //
-// Errors: ErrAmount (zero, negative, above MaxAmount or money.MaxMinor,
-// other currency), ErrEntryMode, ErrJournal (the journal reports it cannot
-// be trusted: payments are refused), ErrBusy (a sale or recovery is in
-// progress).
+// The payment limits that do not depend on the card are checked here,
+// before the card is read: the per-transaction maximum, the daily maximum
+// against the journal's total for the local day (Deps.Outbox.SalesTotal)
+// and the per-entry-mode maxima, which narrow the modes offered to the
+// card source to those that allow the amount.
+//
+// Errors: ErrAmount (zero, negative, above a maximum or money.MaxMinor,
+// other currency; a limit's refusal also matches risk.ErrLimit and names
+// the limit's config key), ErrEntryMode, ErrJournal (the journal reports
+// it cannot be trusted, or the day's total could not be read: payments
+// are refused), ErrBusy (a sale or recovery is in progress).
 func (e *Engine) StartSale(ctx context.Context, r SaleRequest) (*Session, error) {
 	if err := e.checkAmount(r.Amount); err != nil {
 		return nil, err
@@ -116,8 +136,24 @@ func (e *Engine) StartSale(ctx context.Context, r SaleRequest) (*Session, error)
 	if len(req.Modes) == 0 {
 		req.Modes = slices.Clone(allModes)
 	}
+	// Per-mode maxima: offer only the modes that allow the amount.
+	var refused []error
+	req.Modes = slices.DeleteFunc(req.Modes, func(m txn.EntryMode) bool {
+		if e.cfg.Limits.ModeAllows(m, r.Amount.Minor) {
+			return false
+		}
+		refused = append(refused, risk.CheckPayment(e.cfg.Limits, r.Amount, m, 0))
+		return true
+	})
+	if len(req.Modes) == 0 {
+		return nil, fmt.Errorf("%w: no entry mode allows it: %w", ErrAmount, errors.Join(refused...))
+	}
 	if err := e.j.Health(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrJournal, err)
+	}
+	today, err := e.checkDaily(ctx, r.Amount)
+	if err != nil {
+		return nil, err
 	}
 	id, err := newSessionID()
 	if err != nil {
@@ -135,12 +171,14 @@ func (e *Engine) StartSale(ctx context.Context, r SaleRequest) (*Session, error)
 	}
 	base := context.WithoutCancel(ctx)
 	s := newSession(id, req, e.clk, base)
+	s.today = today
+	s.expect(e.clk.Now().Add(e.cfg.StuckMargin))
 	e.cur = s
 	e.mu.Unlock()
 
 	s.emit(StepAmountConfirmed, nil, r.Amount.String())
-	e.log.Info("sale started", "session", id, "amount", r.Amount.String())
-	go e.runSale(base, s)
+	e.log.Info("sale started", "session", id, "amount", r.Amount.String(), "modes", req.Modes)
+	go e.runSale(s.life, s)
 	return s, nil
 }
 
@@ -151,14 +189,36 @@ func (e *Engine) checkAmount(a money.Amount) error {
 	if a.Minor <= 0 {
 		return fmt.Errorf("%w: %d minor units, must be above zero", ErrAmount, a.Minor)
 	}
-	limit, name := money.MaxMinor, "the maximum the terminal handles"
-	if e.cfg.MaxAmount > 0 {
-		limit, name = e.cfg.MaxAmount, "the per-transaction maximum (MaxAmount)"
+	if a.Minor > money.MaxMinor {
+		return fmt.Errorf("%w: %s is above the maximum the terminal handles of %s", ErrAmount, a, money.Amount{Minor: money.MaxMinor, Currency: a.Currency})
 	}
-	if a.Minor > limit {
-		return fmt.Errorf("%w: %s is above %s of %s", ErrAmount, a, name, money.Amount{Minor: limit, Currency: a.Currency})
+	if err := risk.CheckPayment(e.cfg.Limits, a, "", 0); err != nil && !isDaily(err) {
+		return fmt.Errorf("%w: %w", ErrAmount, err)
 	}
 	return nil
+}
+
+// checkDaily checks the daily maximum against the journal's total for the
+// local day and returns that total.
+func (e *Engine) checkDaily(ctx context.Context, a money.Amount) (int64, error) {
+	if e.cfg.Limits.DailyMax <= 0 {
+		return 0, nil
+	}
+	from, to := e.dayBounds(e.clk.Now())
+	today, err := e.ob.SalesTotal(ctx, a.Currency, from, to)
+	if err != nil {
+		return 0, fmt.Errorf("%w: reading the day's sales total for payment.daily_max: %w", ErrJournal, err)
+	}
+	if err := risk.CheckPayment(e.cfg.Limits, a, "", today); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrAmount, err)
+	}
+	return today, nil
+}
+
+// isDaily reports whether err is a refusal by the daily maximum.
+func isDaily(err error) bool {
+	var le *risk.LimitError
+	return errors.As(err, &le) && le.Limit == risk.LimitDailyMax
 }
 
 func newSessionID() (string, error) {
@@ -194,6 +254,10 @@ type Status struct {
 	JournalErr  string  `json:"journal_err,omitempty"`
 	Running     bool    `json:"running"` // Run is active
 	LastOutcome *Result `json:"last_outcome,omitempty"`
+	// Offline is the offline mode: enabled, armed or why not, the outbox
+	// as of CountsAt (or the last offline decision), and a warning once the
+	// oldest stored sale is past the forward window.
+	Offline OfflineStatus `json:"offline"`
 }
 
 // Status returns a snapshot. It asks the journal only for its health; the
@@ -214,25 +278,31 @@ func (e *Engine) Status() Status {
 		r := *e.last
 		st.LastOutcome = &r
 	}
+	ob := e.outbox
 	e.mu.Unlock()
 	if cur != nil {
 		st.Busy, st.Session, st.Step = true, cur.id, cur.step()
 	}
+	st.Offline = e.offlineStatus(ob)
 	if err := e.j.Health(); err != nil {
 		st.JournalErr = err.Error()
 	}
 	return st
 }
 
-// refresh re-reads the queue counts from the journal.
+// refresh re-reads the queue counts and the outbox totals from the journal.
 func (e *Engine) refresh(ctx context.Context) {
 	revs, err1 := e.j.PendingReversals(ctx)
 	jobs, err2 := e.j.PrintQueue(ctx)
+	var err3 error
+	if e.ob != nil {
+		_, err3 = e.readOutbox(ctx)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.counts.at = e.clk.Now().UTC()
 	e.counts.err = ""
-	if err := errors.Join(err1, err2); err != nil {
+	if err := errors.Join(err1, err2, err3); err != nil {
 		e.counts.err = err.Error()
 	}
 	if err1 == nil {
@@ -336,6 +406,38 @@ func acquire(ctx context.Context, sem chan struct{}) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// acquireWithin takes a semaphore, giving up when ctx is done or, if
+// within is above zero, when within has passed on the injected clock (a
+// bounded wait, as the supervisor sees it). The bound keeps a holder stuck
+// in a device or network call that ignores its deadline from stalling a
+// sale or one of Run's loops behind it.
+func (e *Engine) acquireWithin(ctx context.Context, sem chan struct{}, within time.Duration) error {
+	if within <= 0 {
+		return acquire(ctx, sem)
+	}
+	select {
+	case sem <- struct{}{}: // free: no timer needed
+		return nil
+	default:
+	}
+	wctx, stop := e.bounded(ctx, within)
+	defer stop()
+	return acquire(wctx, sem)
+}
+
+// bounded is withClockTimeout for a device or network wait: it also tells
+// the supervisor that the sale in progress (if any) may legitimately run
+// until the end of this wait plus StuckMargin.
+func (e *Engine) bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	e.mu.Lock()
+	cur := e.cur
+	e.mu.Unlock()
+	if cur != nil {
+		cur.expect(e.clk.Now().Add(d + e.cfg.StuckMargin))
+	}
+	return withClockTimeout(ctx, e.clk, d)
 }
 
 func release(sem chan struct{}) { <-sem }

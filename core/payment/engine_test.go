@@ -73,7 +73,7 @@ func TestStartSaleRejectsBadRequests(t *testing.T) {
 	}{
 		{"zero", payment.SaleRequest{Amount: cny(0)}, payment.ErrAmount, "above zero"},
 		{"negative", payment.SaleRequest{Amount: cny(-100)}, payment.ErrAmount, "above zero"},
-		{"over MaxAmount", payment.SaleRequest{Amount: cny(10001)}, payment.ErrAmount, "MaxAmount) of 100.00 CNY"},
+		{"over MaxAmount", payment.SaleRequest{Amount: cny(10001)}, payment.ErrAmount, "payment.max_amount: 100.01 CNY is above the per-transaction maximum of 100.00 CNY"},
 		{"other currency", payment.SaleRequest{Amount: money.Amount{Minor: 100, Currency: money.USD}}, payment.ErrAmount, "CNY only"},
 		{"bad mode", payment.SaleRequest{Amount: cny(100), Modes: []txn.EntryMode{txn.QR, "swipe"}}, payment.ErrEntryMode, `Modes[1] = "swipe"`},
 	}
@@ -502,11 +502,11 @@ func TestNoAnswer(t *testing.T) {
 		})
 	}
 
-	t.Run("reversal fails, stays pending", func(t *testing.T) {
+	t.Run("reversal unanswered, stays pending", func(t *testing.T) {
 		en := newEnv(t)
 		en.acq.auth = noResponse
 		en.acq.reverse = func(ctx context.Context, rec txn.Record) (txn.Outcome, error) {
-			return txn.Outcome{}, fmt.Errorf("dial: %w", payment.ErrUnreachable)
+			return txn.Outcome{}, fmt.Errorf("read: %w", payment.ErrNoResponse)
 		}
 		s := en.start(5000)
 		en.cards.taps <- unionPayCard()
@@ -519,6 +519,21 @@ func TestNoAnswer(t *testing.T) {
 		if st := en.e.Status(); st.ReversalsPending != 1 {
 			t.Fatalf("status = %+v", st)
 		}
+	})
+	t.Run("reversal not sent, host unreachable: not an attempt", func(t *testing.T) {
+		en := newEnv(t)
+		en.acq.auth = noResponse
+		en.acq.reverse = func(ctx context.Context, rec txn.Record) (txn.Outcome, error) {
+			return txn.Outcome{}, fmt.Errorf("dial: %w", payment.ErrUnreachable)
+		}
+		s := en.start(5000)
+		en.cards.taps <- unionPayCard()
+		res := en.await(s)
+		rec := en.j.get(res.Record.ID)
+		if rec.State != txn.ReversalPending || rec.Attempts != 0 {
+			t.Fatalf("record = %+v", rec)
+		}
+		contains(t, "message", res.Message, "reversal pending (host unreachable, not sent yet)")
 	})
 
 	t.Run("AuthTimeout on the injected clock", func(t *testing.T) {
@@ -551,9 +566,15 @@ func TestUnreachable(t *testing.T) {
 	res := en.await(s)
 	equalSteps(t, events(s), payment.StepAmountConfirmed, payment.StepWaitingForCard, payment.StepCardRead,
 		payment.StepAuthorising, payment.StepFailed)
-	if res.Message != "host unreachable" || res.Record.State != txn.Aborted {
+	// Offline is off by default: the refusal names offline.enabled, to the
+	// merchant and in the journal.
+	if res.Message != "host unreachable; offline refused (offline.enabled): offline sales are not enabled / 未开通离线交易" ||
+		res.Record.State != txn.Aborted {
 		t.Fatalf("result = %+v", res)
 	}
+	rec := en.j.get(res.Record.ID)
+	contains(t, "journal reason", rec.History[len(rec.History)-1].Reason, "offline refused (offline.enabled)")
+	contains(t, "journal outcome", rec.Outcome.Message, "offline.enabled")
 	if en.acq.reversals() != 0 {
 		t.Fatal("a request that never left was reversed")
 	}
@@ -575,8 +596,9 @@ func TestReversalFirst(t *testing.T) {
 		if en.cards.readCount() != 0 || en.calls.count("acquirer.Authorize") != 0 {
 			t.Fatal("card read or request sent while a reversal was pending")
 		}
-		if rec := en.j.get(old.ID); rec.State != txn.ReversalPending || rec.Attempts != 1 {
-			t.Fatalf("pending reversal = %+v", rec)
+		// Tried, but a dial failure is not an attempt (nothing was sent).
+		if rec := en.j.get(old.ID); rec.State != txn.ReversalPending || rec.Attempts != 0 || en.acq.reversals() != 1 {
+			t.Fatalf("pending reversal = %+v, %d tries", rec, en.acq.reversals())
 		}
 	})
 	t.Run("reversal sent, then the sale", func(t *testing.T) {
@@ -645,14 +667,14 @@ func TestQueuePrintFailsStillCompletes(t *testing.T) {
 	}
 }
 
-// TestReversalRetries runs Run on the fake clock: attempts 1..3 fail, the
-// record moves to ReversalFailed with an alarm, and it is not retried
-// again (nor does it block sales).
+// TestReversalRetries runs Run on the fake clock: attempts 1..3 go
+// unanswered, the record moves to ReversalFailed with an alarm, and it is
+// not retried again (nor does it block sales).
 func TestReversalRetries(t *testing.T) {
 	en := newEnv(t, func(c *payment.Config) { c.PrintTimeout = 7 * time.Second }) // distinct from the backoffs
 	old := en.j.add(txn.ReversalPending, 777)
 	en.acq.reverse = func(ctx context.Context, rec txn.Record) (txn.Outcome, error) {
-		return txn.Outcome{}, fmt.Errorf("dial: %w", payment.ErrUnreachable)
+		return txn.Outcome{}, fmt.Errorf("read: %w", payment.ErrNoResponse)
 	}
 	en.runBackground()
 
@@ -675,10 +697,12 @@ func TestReversalRetries(t *testing.T) {
 	}
 	en.until("alarm logged", func() bool { return strings.Contains(en.logs.String(), "alarm=reversal_failed") })
 
-	// The next pass finds nothing to send and goes idle.
+	// The next pass finds nothing to send and goes idle (both loops, the
+	// reversal loop and the print loop, re-arm their idle wait).
 	en.until("20s backoff armed", func() bool { return en.clk.armed(20*time.Second) == 1 })
+	idle := en.clk.armed(payment.DefaultRetryMaxInterval)
 	en.e.Kick()
-	en.until("idle wait armed", func() bool { return en.clk.armed(payment.DefaultRetryMaxInterval) == 1 })
+	en.until("idle wait armed", func() bool { return en.clk.armed(payment.DefaultRetryMaxInterval) >= idle+2 })
 	if en.acq.reversals() != 3 {
 		t.Fatalf("a failed reversal was retried: %d sends", en.acq.reversals())
 	}

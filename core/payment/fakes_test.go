@@ -17,6 +17,7 @@ import (
 	"github.com/posagent/posagent/core/money"
 	"github.com/posagent/posagent/core/payment"
 	"github.com/posagent/posagent/core/receipt"
+	"github.com/posagent/posagent/core/risk"
 	"github.com/posagent/posagent/core/txn"
 )
 
@@ -98,6 +99,7 @@ type memJournal struct {
 	createErr     error
 	transitionErr func(id txn.ID, to txn.State) error
 	queuePrintErr error
+	totalsErr     error
 	// gateCreate, when set, makes Create wait for it before committing.
 	gateCreate chan struct{}
 	// gateTransition makes Transition to the key state wait before committing.
@@ -202,6 +204,9 @@ func (j *memJournal) Transition(ctx context.Context, id txn.ID, to txn.State, ou
 	now := j.clk.Now().UTC()
 	r.History = append(r.History, txn.Change{At: now, From: r.State, To: to, Reason: reason})
 	r.State = to
+	if to == txn.StoredOffline {
+		r.Offline = true // as the store does, in the same commit
+	}
 	if out != (txn.Outcome{}) {
 		r.Outcome = out
 	}
@@ -312,6 +317,51 @@ func (j *memJournal) Health() error {
 	return j.health
 }
 
+// OfflineTotals implements payment.OutboxStats from the records in
+// StoredOffline, as the store does.
+func (j *memJournal) OfflineTotals(ctx context.Context) (payment.OutboxTotals, error) {
+	j.note("journal.OfflineTotals")
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.totalsErr != nil {
+		return payment.OutboxTotals{}, j.totalsErr
+	}
+	tot := payment.OutboxTotals{Amount: map[money.Currency]int64{}}
+	for _, r := range j.recs {
+		if r.State != txn.StoredOffline {
+			continue
+		}
+		tot.Count++
+		tot.Amount[r.Amount.Currency] += r.Amount.Minor
+		if tot.Oldest.IsZero() || r.Created.Before(tot.Oldest) {
+			tot.Oldest = r.Created
+		}
+	}
+	return tot, nil
+}
+
+// SalesTotal implements payment.OutboxStats.
+func (j *memJournal) SalesTotal(ctx context.Context, c money.Currency, from, to time.Time) (int64, error) {
+	j.note("journal.SalesTotal")
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.totalsErr != nil {
+		return 0, j.totalsErr
+	}
+	var sum int64
+	for _, r := range j.recs {
+		switch r.State {
+		case txn.Approved, txn.StoredOffline, txn.ForwardedApproved:
+		default:
+			continue
+		}
+		if r.Type == txn.Sale && r.Amount.Currency == c && !r.Created.Before(from) && r.Created.Before(to) {
+			sum += r.Amount.Minor
+		}
+	}
+	return sum, nil
+}
+
 // add journals a record directly in state st (for queue tests).
 func (j *memJournal) add(st txn.State, minor int64) txn.Record {
 	j.mu.Lock()
@@ -324,6 +374,7 @@ func (j *memJournal) add(st txn.State, minor int64) txn.Record {
 		Identity: txn.Identity{TID: "12345678", MID: "123456789012345", Batch: 1, STAN: j.stan, Invoice: j.stan},
 		Sealed:   []byte("sealed"), Created: now, Updated: now,
 		History: []txn.Change{{At: now, To: st}},
+		Offline: st == txn.StoredOffline,
 	}
 	j.recs = append(j.recs, r)
 	j.byID[r.ID] = r
@@ -358,7 +409,8 @@ type fakeCards struct {
 	taps  chan card.Data
 
 	mu       sync.Mutex
-	err      error // returned at once instead of waiting, when set
+	err      error         // returned at once instead of waiting, when set
+	wedged   chan struct{} // when set, ReadCard ignores ctx and waits for it (a misbehaving driver)
 	reads    int
 	waiting  bool
 	lastReq  payment.CardRequest
@@ -372,6 +424,7 @@ func (c *fakeCards) ReadCard(ctx context.Context, req payment.CardRequest) (card
 	c.lastReq = req
 	c.deadline, _ = ctx.Deadline()
 	err := c.err
+	wedged := c.wedged
 	c.waiting = err == nil
 	c.mu.Unlock()
 	c.bell.ring()
@@ -383,6 +436,10 @@ func (c *fakeCards) ReadCard(ctx context.Context, req payment.CardRequest) (card
 	}()
 	if err != nil {
 		return card.Data{}, err
+	}
+	if wedged != nil {
+		<-wedged
+		return card.Data{}, errors.New("fake reader: came back after being wedged")
 	}
 	select {
 	case d := <-c.taps:
@@ -477,6 +534,7 @@ type fakePrinter struct {
 
 	mu       sync.Mutex
 	paperOut bool
+	wedged   chan struct{} // when set, Print ignores ctx and waits for it
 	attempts int
 	printed  []receipt.Receipt
 }
@@ -484,6 +542,13 @@ type fakePrinter struct {
 func (p *fakePrinter) Print(ctx context.Context, r receipt.Receipt) error {
 	p.calls.add("printer.Print")
 	defer p.bell.ring()
+	p.mu.Lock()
+	wedged := p.wedged
+	p.mu.Unlock()
+	if wedged != nil {
+		p.bell.ring()
+		<-wedged
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.attempts++
@@ -587,8 +652,27 @@ type env struct {
 	prn   *fakePrinter
 	ind   *fakeIndicator
 	logs  *syncBuffer
+	link  *fakeLink
 	e     *payment.Engine
 	cfg   payment.Config
+}
+
+// fakeLink is the acquirer link's sign-in state, as LinkInfo reports it.
+type fakeLink struct {
+	mu         sync.Mutex
+	lastSignIn time.Time
+}
+
+func (l *fakeLink) info() risk.Link {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return risk.Link{LastSignIn: l.lastSignIn}
+}
+
+func (l *fakeLink) set(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastSignIn = t
 }
 
 var epoch = time.Date(2025, 6, 1, 2, 3, 4, 0, time.UTC)
@@ -606,6 +690,7 @@ func newEnv(t testing.TB, tweak ...func(*payment.Config)) *env {
 		prn:   &fakePrinter{calls: calls, bell: b},
 		ind:   &fakeIndicator{},
 		logs:  &syncBuffer{bell: b},
+		link:  &fakeLink{lastSignIn: epoch.Add(-2 * time.Hour)},
 	}
 	en.cfg = payment.Config{Merchant: receipt.Merchant{Name: "Test Shop"}, Location: time.UTC}
 	for _, f := range tweak {
@@ -614,6 +699,7 @@ func newEnv(t testing.TB, tweak ...func(*payment.Config)) *env {
 	e, err := payment.New(en.cfg, payment.Deps{
 		Journal: en.j, Cards: en.cards, Acquirer: en.acq, Printer: en.prn, Indicator: en.ind,
 		Clock: clk, Log: slog.New(slog.NewTextHandler(en.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Outbox: en.j, LinkInfo: en.link.info,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -23,8 +23,9 @@ const (
 	StepAuthorising     Step = "authorising"      // journaled; request to the acquirer
 	StepApproved        Step = "approved"         // approval journaled
 	StepDeclined        Step = "declined"         // decline journaled; Message is the reason
-	// StepStoredOffline is reserved for offline (deferred) approval, which
-	// a later issue adds; the engine does not emit it yet.
+	// StepStoredOffline: approved offline under the risk limits and
+	// journaled as txn.StoredOffline (deferred authorisation): "stored, not
+	// yet authorised". The forwarder sends it when the link is back.
 	StepStoredOffline   Step = "stored_offline"
 	StepReversalPending Step = "reversal_pending" // no valid answer; a reversal is due
 	StepPrinting        Step = "printing"         // receipts queued durably and printing
@@ -88,6 +89,13 @@ type Session struct {
 	// merchant is cancelled by Cancel; the card wait derives from it.
 	merchant context.Context
 	cancel   context.CancelFunc
+	// life is the sale's own context: cancelled when the session ends, so
+	// that a sale the supervisor took over stops its remaining waits.
+	life    context.Context
+	endLife context.CancelFunc
+	// today is the local day's sales total when the sale started (only
+	// read when a daily maximum is set).
+	today int64
 
 	done chan struct{}
 
@@ -96,12 +104,105 @@ type Session struct {
 	subs   map[chan Event]struct{}
 	final  bool
 	result Result
+
+	// Supervision, guarded by mu.
+	owner    owner
+	deadline time.Time   // end of the current bounded wait, plus the margin
+	rec      *txn.Record // the journaled record the sale works on, if any
+	outcome  Step        // set once rec's outcome is durable
 }
+
+// owner says who may end a session.
+type owner int
+
+const (
+	ownedBySale       owner = iota // the sale goroutine is running it
+	ownedByFinish                  // the sale returned and is ending it
+	ownedBySupervisor              // the supervisor took it over (wedged)
+)
 
 func newSession(id string, req SaleRequest, clk clock.Clock, base context.Context) *Session {
 	s := &Session{id: id, req: req, clk: clk, done: make(chan struct{}), subs: map[chan Event]struct{}{}}
 	s.merchant, s.cancel = context.WithCancel(base)
+	s.life, s.endLife = context.WithCancel(base)
 	return s
+}
+
+// expect moves the supervision deadline to until if that is later.
+func (s *Session) expect(until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until.After(s.deadline) {
+		s.deadline = until
+	}
+}
+
+// journaled records that the sale now works on rec, whose outcome is not
+// durable yet. It returns false if the supervisor has taken the session
+// over: the caller must then leave rec to the supervisor's decision.
+func (s *Session) journaled(rec txn.Record) bool {
+	return s.track(rec, "")
+}
+
+// decided records that rec's outcome (step) is durable. It returns false if
+// the supervisor has taken the session over.
+func (s *Session) decided(rec txn.Record, step Step) bool {
+	return s.track(rec, step)
+}
+
+func (s *Session) track(rec txn.Record, step Step) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner == ownedBySupervisor {
+		return false
+	}
+	s.rec, s.outcome = masked(rec), step
+	return true
+}
+
+// abandoned reports whether the supervisor took the session over; the sale
+// goroutine then stops without further side effects.
+func (s *Session) abandoned() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owner == ownedBySupervisor
+}
+
+// finishing claims the session's end for the sale goroutine. It returns
+// false if the supervisor already took it over.
+func (s *Session) finishing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner == ownedBySupervisor {
+		return false
+	}
+	s.owner = ownedByFinish
+	return true
+}
+
+// wedge is what the supervisor found when it took a session over.
+type wedge struct {
+	step    Step          // the latest step
+	stuck   time.Duration // how long past the deadline's wait start
+	rec     *txn.Record
+	outcome Step
+}
+
+// takeOver hands the session to the supervisor if its deadline has passed
+// at now and the sale is not already ending.
+func (s *Session) takeOver(now time.Time) (wedge, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner != ownedBySale || s.final || !now.After(s.deadline) {
+		return wedge{}, false
+	}
+	s.owner = ownedBySupervisor
+	w := wedge{stuck: now.Sub(s.deadline), rec: s.rec, outcome: s.outcome}
+	if n := len(s.events); n > 0 {
+		w.step = s.events[n-1].Step
+		w.stuck = now.Sub(s.events[n-1].At)
+	}
+	return w, true
 }
 
 // ID returns the session identifier.
@@ -178,6 +279,9 @@ func (s *Session) Subscribe() (past []Event, live <-chan Event, unsubscribe func
 func (s *Session) emit(step Step, rec *txn.Record, msg string) (Event, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.final || s.owner == ownedBySupervisor {
+		return Event{}, 0 // a wedged sale that came back: nobody listens any more
+	}
 	ev := s.newEvent(step, rec, msg)
 	return ev, s.publish(ev)
 }
@@ -195,7 +299,8 @@ func (s *Session) end(res Result) Event {
 	s.final = true
 	s.result = res
 	s.mu.Unlock()
-	s.cancel() // release the merchant context
+	s.cancel()  // release the merchant context
+	s.endLife() // and stop whatever a taken-over sale still waits for
 	close(s.done)
 	return ev
 }

@@ -111,7 +111,10 @@ func maskSequence(s string, seq []span, out []byte) []byte {
 			if total > MaxPANDigits {
 				break
 			}
-			if total < MinPANDigits || !luhnGroups(s, seq[i:j+1]) {
+			if total < MinPANDigits || s[seq[i].start] == '0' || !luhnGroups(s, seq[i:j+1]) {
+				// A PAN starts with its major industry identifier, 1-9:
+				// a run starting with 0 (a zero-padded counter, an ID)
+				// is not one.
 				continue
 			}
 			if out == nil {

@@ -114,7 +114,7 @@ func TestStringReturnsInputUnchanged(t *testing.T) {
 }
 
 // candidates is a slow reference: every run of whole digit groups (joined
-// by single ' ' or '-') of 13-19 digits that passes Luhn, as the list of
+// by single ' ' or '-') of 13-19 digits, not starting with 0, that passes Luhn, as the list of
 // byte positions of its digits. Maximal digit runs longer than 19 take
 // part in nothing.
 func candidates(s string) [][]int {
@@ -150,7 +150,7 @@ func candidates(s string) [][]int {
 				pos = append(pos, p)
 			}
 			digits += s[g[0]:g[1]]
-			if len(digits) >= 13 && len(digits) <= 19 && card.Luhn(digits) {
+			if len(digits) >= 13 && len(digits) <= 19 && digits[0] != '0' && card.Luhn(digits) {
 				out = append(out, append([]int(nil), pos...))
 			}
 		}
@@ -186,7 +186,7 @@ func FuzzString(f *testing.F) {
 			for j < len(o) && isDigit(o[j]) {
 				j++
 			}
-			if n := j - i; n >= 13 && n <= 19 && card.Luhn(o[i:j]) {
+			if n := j - i; n >= 13 && n <= 19 && o[i] != '0' && card.Luhn(o[i:j]) {
 				t.Fatalf("output %q holds Luhn-valid run %q", o, o[i:j])
 			}
 			i = j
@@ -237,5 +237,17 @@ func BenchmarkString(b *testing.B) {
 				sink = String(l.line)
 			}
 		})
+	}
+}
+
+func TestZeroLeadingRunsAreNotPANs(t *testing.T) {
+	// Transaction IDs are zero-padded hex; "000000000000000f" holds a
+	// Luhn-valid run of zeros that is not a card number.
+	in := "txn=000000000000000f stan=000012"
+	if got := String(in); got != in {
+		t.Errorf("String(%q) = %q", in, got)
+	}
+	if got := String("pan 4111111111111111"); got != "pan 411111******1111" {
+		t.Errorf("a real PAN is still masked: %q", got)
 	}
 }
