@@ -19,7 +19,8 @@ func init() {
 
 // modemRoutes:
 //
-//	POST /modem/state  {"registered":false}  detach (stat 0) / attach (stat 1)
+//	POST /modem/state  {"registered":false}  detach (stat 0) / attach (stat 1);
+//	                                         with --link, detaching also cuts the data path
 //	                   {"csq":12}            signal (0-31, 99 unknown)
 //	                   {"sim":"absent"}      SIM state: ready, absent, pin
 //	                   {"wedged":true}       the AT channel stops answering
@@ -69,6 +70,10 @@ func modemRoutes(s *Sim, mux *http.ServeMux) {
 		}
 		if body.Wedged != nil {
 			s.Modem.SetWedged(*body.Wedged)
+		}
+		if s.link != nil {
+			st := s.Modem.State()
+			s.link.setUp(st.Reg == 1 || st.Reg == 5)
 		}
 		reply(w, s.Modem.State())
 	})

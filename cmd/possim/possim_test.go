@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,5 +95,64 @@ func TestControlAPI(t *testing.T) {
 	}
 	if err := c.show(ctx, http.MethodPost, "/modem/state", map[string]any{"registered": false}, &out); err != nil || s.Modem.State().Reg != 0 {
 		t.Fatalf("detach: %v", err)
+	}
+}
+
+// TestModemDetachCutsTheLink: with --link, detaching the emulated modem
+// cuts the data path to the acquirer and attaching restores it.
+func TestModemDetachCutsTheLink(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c) }()
+		}
+	}()
+	dir := t.TempDir()
+	s, err := New(Options{Dir: dir, Unpaced: true, LinkListen: "127.0.0.1:0", LinkUpstream: up.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := s.link.ln.Addr().String()
+	echo := func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return err
+		}
+		b := make([]byte, 4)
+		_, err = io.ReadFull(c, b)
+		return err
+	}
+	if err := echo(); err != nil {
+		t.Fatalf("link up: %v", err)
+	}
+	h := s.Handler()
+	post := func(body string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/modem/state", strings.NewReader(body)))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("modem state: %d %s", rec.Code, rec.Body)
+		}
+	}
+	post(`{"registered":false}`)
+	if err := echo(); err == nil {
+		t.Fatal("traffic passed with the modem detached")
+	}
+	post(`{"registered":true}`)
+	if err := echo(); err != nil {
+		t.Fatalf("after attach: %v", err)
 	}
 }

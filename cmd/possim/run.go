@@ -20,8 +20,11 @@ import (
 const usage = `possim — device emulators for posagent on pseudo-terminals
 
 usage:
-  possim run [--dir DIR] [--unpaced]   create the devices (DIR/pn532, printer, scanner, modem)
-                                       and serve the control API on DIR/possim.sock
+  possim run [--dir DIR] [--unpaced] [--link LISTEN=UPSTREAM]
+                                       create the devices (DIR/pn532, printer, scanner, modem)
+                                       and serve the control API on DIR/possim.sock; --link
+                                       adds the 4G data path to the acquirer, cut while the
+                                       modem is detached
   possim devices                       list devices and their current pseudo-terminals
   possim tap [CARD]                    tap a virtual card (unionpay, visa, mastercard, ...)
   possim remove                        take the card away
@@ -46,6 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	dir := fs.String("dir", envOr("POSSIM_DIR", "run/possim"), "device directory")
 	unpaced := fs.Bool("unpaced", false, "no baud-rate pacing")
+	linkFlag := fs.String("link", "", "LISTEN=UPSTREAM: the simulated 4G data path to the acquirer, cut while the modem is detached")
 	// Flags may come before or after the positional arguments.
 	var pos []string
 	for {
@@ -64,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	case "run":
-		return serve(ctx, *dir, *unpaced, stdout, stderr)
+		return serve(ctx, *dir, *unpaced, *linkFlag, stdout, stderr)
 	}
 	c := client(*dir)
 	arg := func(i int, def string) string {
@@ -119,12 +123,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q (possim help)", cmd)
 }
 
-func serve(ctx context.Context, dir string, unpaced bool, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, dir string, unpaced bool, link string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	s, err := New(Options{Dir: dir, Unpaced: unpaced, Logger: log})
+	opts := Options{Dir: dir, Unpaced: unpaced, Logger: log}
+	if link != "" {
+		l, u, ok := strings.Cut(link, "=")
+		if !ok {
+			return fmt.Errorf("--link: want LISTEN=UPSTREAM, got %q", link)
+		}
+		opts.LinkListen, opts.LinkUpstream = l, u
+	}
+	s, err := New(opts)
 	if err != nil {
 		return err
 	}

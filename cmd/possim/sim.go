@@ -23,6 +23,11 @@ type Options struct {
 	Dir     string // where the device links, receipts and the control socket live
 	Unpaced bool   // no baud-rate pacing (fast tests)
 	Logger  *slog.Logger
+	// LinkListen and LinkUpstream, when both set, run the simulated 4G
+	// data path: a TCP forwarder from LinkListen to LinkUpstream (the
+	// acquirer host) that carries traffic only while the emulated modem is
+	// registered.
+	LinkListen, LinkUpstream string
 }
 
 // Sim is the set of emulated devices.
@@ -37,6 +42,7 @@ type Sim struct {
 	Scanner *scanner.Scanner
 	Reader  *pn532emu.Emulator
 	Modem   *modememu.Modem
+	link    *linkProxy
 }
 
 // Device names, which are also the link names in Dir (the sim board
@@ -80,6 +86,13 @@ func New(opts Options) (*Sim, error) {
 			return nil, err
 		}
 	}
+	if opts.LinkListen != "" && opts.LinkUpstream != "" {
+		lp, err := newLinkProxy(opts.LinkListen, opts.LinkUpstream, opts.Logger.With("device", "link"))
+		if err != nil {
+			return nil, fmt.Errorf("link proxy: %w", err)
+		}
+		s.link = lp
+	}
 	return s, nil
 }
 
@@ -116,6 +129,9 @@ func (s *Sim) ctx() context.Context {
 
 // Close unplugs every device.
 func (s *Sim) Close() {
+	if s.link != nil {
+		s.link.Close()
+	}
 	for _, d := range s.devices {
 		d.Close()
 	}
