@@ -175,6 +175,11 @@ func (e *Engine) checkStuck() {
 	if res.Step != StepDone {
 		res.Error = res.Message
 	}
+	attrs := []any{"alarm", "sale_wedged", "session", s.id, "step", w.step, "stuck", w.stuck, "outcome", res.Outcome}
+	if w.rec != nil {
+		attrs = append(attrs, "txn", w.rec.ID, "stan", w.rec.Identity.STAN)
+	}
+	e.log.Error("sale stuck past its deadline; reset by the supervisor", attrs...)
 	e.mu.Lock()
 	if e.cur == s {
 		e.cur = nil
@@ -182,11 +187,6 @@ func (e *Engine) checkStuck() {
 	e.last = &res
 	e.mu.Unlock()
 	s.end(res)
-	attrs := []any{"alarm", "sale_wedged", "session", s.id, "step", w.step, "stuck", w.stuck, "outcome", res.Outcome}
-	if w.rec != nil {
-		attrs = append(attrs, "txn", w.rec.ID, "stan", w.rec.Identity.STAN)
-	}
-	e.log.Error("sale stuck past its deadline; reset by the supervisor", attrs...)
 	e.Kick()
 }
 

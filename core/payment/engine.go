@@ -260,8 +260,9 @@ type Status struct {
 	Offline OfflineStatus `json:"offline"`
 }
 
-// Status returns a snapshot. It asks the journal only for its health; the
-// queue counts are those of the last refresh.
+// Status returns a snapshot. It asks the journal only for its health and
+// the link for its last sign-in (Deps.LinkInfo); the queue counts and the
+// outbox are those of the last refresh.
 func (e *Engine) Status() Status {
 	e.mu.Lock()
 	st := Status{

@@ -16,8 +16,9 @@ var (
 	// payments are refused (DESIGN.md invariant 8). It wraps the cause.
 	ErrJournal = errors.New("payment: journal cannot be trusted, payments refused")
 	// ErrAmount is returned by StartSale for an amount that is zero,
-	// negative, above the per-transaction maximum or in another currency;
-	// the message names the limit.
+	// negative, in another currency, or above a payment limit (the
+	// per-transaction, per-entry-mode or daily maximum); the message names
+	// the limit, and a limit's refusal also matches risk.ErrLimit.
 	ErrAmount = errors.New("payment: amount not accepted")
 	// ErrEntryMode is returned by StartSale for an unknown entry mode.
 	ErrEntryMode = errors.New("payment: unknown entry mode")

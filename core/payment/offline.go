@@ -99,7 +99,8 @@ func (e *Engine) readOutbox(ctx context.Context) (OutboxTotals, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
-		e.outbox.err = err.Error()
+		// Keep the last good totals for display, but not as "armed".
+		e.outbox.ok, e.outbox.err = false, err.Error()
 		return OutboxTotals{}, err
 	}
 	e.outbox = outboxCache{ok: true, ob: tot}

@@ -183,6 +183,13 @@ func TestOfflineRefusals(t *testing.T) {
 				t.Fatalf("record %+v, %d records, %d reversals, %d prints", rec, en.j.count(), en.acq.reversals(), en.prn.tries())
 			}
 			contains(t, "log", en.logs.String(), "offline refused")
+			// Armed says whether the smallest card sale would be stored
+			// now: the refusals that depend on this sale's mode or amount
+			// (4950.01 of 5000.00 stored leaves room for 0.01) leave it armed.
+			perSale := map[string]bool{"entry mode qr": true, "entry mode keyed": true, risk.LimitAmount: true, risk.LimitTotal: true}
+			if st := en.e.Status().Offline; st.Armed != perSale[tc.limit] || (!st.Armed && st.Reason == "") {
+				t.Fatalf("status.offline = %+v", st)
+			}
 		})
 	}
 

@@ -182,7 +182,7 @@ func (e *Engine) sale(ctx context.Context, s *Session) Result {
 		return failed(StepFailed, nil, "journal error, nothing was sent: "+err.Error())
 	}
 	if !s.journaled(rec) {
-		return e.abortUnsent(rec)
+		return e.abortUnsent(ctx, rec)
 	}
 
 	if offlineOnly {
@@ -217,9 +217,11 @@ func (e *Engine) sale(ctx context.Context, s *Session) Result {
 }
 
 // abortUnsent closes a record that a sale taken over by the supervisor
-// journaled but never sent: nothing to reverse, so it is aborted.
-func (e *Engine) abortUnsent(rec txn.Record) Result {
-	ctx := context.Background()
+// journaled but never sent: nothing to reverse, so it is aborted. The
+// sale's context is already cancelled; the journal call keeps its values
+// only.
+func (e *Engine) abortUnsent(ctx context.Context, rec txn.Record) Result {
+	ctx = context.WithoutCancel(ctx)
 	if _, err := e.j.Transition(ctx, rec.ID, txn.Aborted, txn.Outcome{Message: "sale reset by the supervisor"},
 		"not sent: the sale was reset by the supervisor while this record was being journaled"); err != nil {
 		e.strand(rec.ID, "journaled by a sale the supervisor reset; its abort could not be journaled: "+err.Error())
@@ -354,7 +356,7 @@ func (e *Engine) noResponse(ctx context.Context, s *Session, rec txn.Record, dra
 		return failed(StepReversalPending, masked(final), pending+"; not stored offline, journal error (nothing was sent): "+err.Error())
 	}
 	if !s.journaled(rec2) {
-		return e.abortUnsent(rec2)
+		return e.abortUnsent(ctx, rec2)
 	}
 	e.log.Info("unanswered sale retaken offline", "reversing", rec.ID, "offline", rec2.ID)
 	res := e.storeOffline(ctx, s, rec2, d, fmt.Sprintf("no valid answer to %s (STAN %06d), which is being reversed", rec.ID, rec.Identity.STAN))

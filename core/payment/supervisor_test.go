@@ -38,18 +38,18 @@ func (en *env) superviseUntil(what string, cond func() bool) {
 func TestSupervisorResetsWedgedSale(t *testing.T) {
 	en := newEnv(t)
 	release := make(chan struct{})
-	t.Cleanup(func() {
+	en.acq.auth = func(ctx context.Context, req payment.AuthRequest) (payment.AuthResponse, error) {
+		<-release // ignores ctx
+		return approve(ctx, req)
+	}
+	en.runBackground()
+	t.Cleanup(func() { // before Run's cleanup waits for its loops
 		select {
 		case <-release:
 		default:
 			close(release)
 		}
 	})
-	en.acq.auth = func(ctx context.Context, req payment.AuthRequest) (payment.AuthResponse, error) {
-		<-release // ignores ctx
-		return approve(ctx, req)
-	}
-	en.runBackground()
 	s := en.start(5000)
 	en.cards.taps <- unionPayCard()
 	en.until("authorising", en.acq.authorising)
@@ -125,6 +125,13 @@ func TestSupervisorWedgedReader(t *testing.T) {
 	release := make(chan struct{})
 	en.cards.wedged = release
 	en.runBackground()
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
 	s := en.start(5000)
 	en.until("reader called", func() bool { return en.cards.readCount() == 1 })
 	en.superviseUntil("the sale is reset", func() bool {
@@ -142,6 +149,7 @@ func TestSupervisorWedgedReader(t *testing.T) {
 	contains(t, "message", res.Message, `stuck in "waiting_for_card"`)
 	contains(t, "message", res.Message, "nothing was journaled or sent")
 	close(release)
+	release = make(chan struct{}) // for the cleanup
 	en.until("came back", func() bool { return strings.Contains(en.logs.String(), "came back") })
 	if en.j.count() != 0 {
 		t.Fatal("journaled")
@@ -155,17 +163,18 @@ func TestSupervisorWedgedPrinter(t *testing.T) {
 	en := newEnv(t)
 	release := make(chan struct{})
 	en.prn.wedged = release
-	t.Cleanup(func() {
+	s := en.start(5000)
+	en.cards.taps <- unionPayCard()
+	en.until("printing", func() bool { return en.calls.count("printer.Print") == 1 })
+	// Run starts once the sale itself is the one stuck in the printer.
+	en.runBackground()
+	t.Cleanup(func() { // before Run's cleanup waits for its loops
 		select {
 		case <-release:
 		default:
 			close(release)
 		}
 	})
-	en.runBackground()
-	s := en.start(5000)
-	en.cards.taps <- unionPayCard()
-	en.until("printing", func() bool { return en.calls.count("printer.Print") == 1 })
 	en.superviseUntil("the sale is reset", func() bool {
 		select {
 		case <-s.Done():
@@ -214,5 +223,48 @@ func TestSupervisorLeavesHealthySalesAlone(t *testing.T) {
 	}
 	if strings.Contains(en.logs.String(), "sale_wedged") {
 		t.Fatal("a healthy sale was reported wedged")
+	}
+}
+
+// TestSupervisorWedgedJournalCreate: the journal hangs in Create. The
+// supervisor ends the sale (nothing was journaled as far as it knows, and
+// nothing was sent); when Create finally commits, the late record is
+// aborted, never sent.
+func TestSupervisorWedgedJournalCreate(t *testing.T) {
+	en := newEnv(t)
+	gate := make(chan struct{})
+	en.j.gateCreate = gate
+	en.runBackground()
+	t.Cleanup(func() {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
+	})
+	s := en.start(5000)
+	en.cards.taps <- unionPayCard()
+	en.until("Create in progress", func() bool { return en.j.blockedIn() == "Create" })
+	en.superviseUntil("the sale is reset", func() bool {
+		select {
+		case <-s.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	res := s.Result()
+	if res.Step != payment.StepCancelled {
+		t.Fatalf("result = %+v", res)
+	}
+	contains(t, "message", res.Message, `stuck in "card_read"`)
+	close(gate)
+	en.until("late record aborted", func() bool {
+		return en.j.count() == 1 && en.j.state(en.j.get("0000000000000001").ID) == txn.Aborted
+	})
+	rec := en.j.get("0000000000000001")
+	contains(t, "reason", lastReason(rec), "reset by the supervisor")
+	if en.calls.count("acquirer.Authorize") != 0 {
+		t.Fatal("a record journaled after the reset was sent")
 	}
 }
