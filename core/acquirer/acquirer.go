@@ -138,6 +138,16 @@ type Acquirer struct {
 	netSTAN      uint32
 
 	reasons reasonMemory
+
+	revMu     sync.Mutex
+	revFlight map[txn.Identity]*reversalCall
+}
+
+// reversalCall is a reversal in flight that other callers may join.
+type reversalCall struct {
+	done chan struct{}
+	out  txn.Outcome
+	err  error
 }
 
 // New returns the link; nothing is dialled until the first request.
@@ -573,6 +583,36 @@ func (a *Acquirer) buildAuth(ctx context.Context, req payment.AuthRequest) (*iso
 // host acknowledging (00, or 94 for a reversal it already has) is a nil
 // error; any other answer wraps ErrReversalRefused.
 func (a *Acquirer) Reverse(ctx context.Context, rec txn.Record) (txn.Outcome, error) {
+	// One reversal per transaction on the wire at a time: a second caller
+	// (the engine's reversal-first step while the forwarder is already
+	// sending it) joins the one in flight and gets its answer, instead of
+	// failing on the duplicate match key.
+	key := rec.Identity
+	a.revMu.Lock()
+	if a.revFlight == nil {
+		a.revFlight = map[txn.Identity]*reversalCall{}
+	}
+	if c, ok := a.revFlight[key]; ok {
+		a.revMu.Unlock()
+		select {
+		case <-c.done:
+			return c.out, c.err
+		case <-ctx.Done():
+			return txn.Outcome{}, fmt.Errorf("%w: waiting for the reversal already in flight: %w", payment.ErrNoResponse, ctx.Err())
+		}
+	}
+	c := &reversalCall{done: make(chan struct{})}
+	a.revFlight[key] = c
+	a.revMu.Unlock()
+	c.out, c.err = a.reverse(ctx, rec)
+	a.revMu.Lock()
+	delete(a.revFlight, key)
+	a.revMu.Unlock()
+	close(c.done)
+	return c.out, c.err
+}
+
+func (a *Acquirer) reverse(ctx context.Context, rec txn.Record) (txn.Outcome, error) {
 	var s *txn.Sensitive
 	if a.deps.Unseal != nil {
 		sens, err := a.deps.Unseal(ctx, rec.ID)

@@ -710,3 +710,35 @@ func TestGarbageAnswerDropped(t *testing.T) {
 		t.Fatalf("echo after garbage: %v, %d connections", err, f.host.Accepts())
 	}
 }
+
+// Two callers reversing the same transaction at once (the forwarder and a
+// sale's reversal-first step) share one request on the wire and its answer.
+func TestConcurrentReversalsShareOneRequest(t *testing.T) {
+	f := newFixture(t, func(x *hostExchange) {
+		go func() {
+			time.Sleep(100 * time.Millisecond) // answer late, so the second caller arrives meanwhile
+			x.Reply(x.Answer("00"))
+		}()
+	})
+	ctx := ctxTimeout(t, 10*time.Second)
+	rec := testRecord(44, 100)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, errs[i] = f.acq.Reverse(ctx, rec)
+		}(i)
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("caller %d: %v", i, err)
+		}
+	}
+	if n := len(f.host.Received("0400")) + len(f.host.Received("0401")); n != 1 {
+		t.Errorf("%d reversals on the wire, want 1", n)
+	}
+}
