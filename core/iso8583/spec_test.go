@@ -38,6 +38,7 @@ func unionPayTable() *Spec {
 	f[41], f[42] = txt(Fixed, ANS, 8), txt(Fixed, ANS, 15)
 	f[44] = txt(LLVAR, AN, 25)
 	f[48] = vn(LLLVAR, 322)
+	f[48].Mask = MaskSecret // batch-upload records carry PANs
 	f[49] = txt(Fixed, AN, 3)
 	f[52] = bin(Fixed, 8)
 	f[52].Mask = MaskSecret
