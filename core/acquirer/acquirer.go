@@ -533,6 +533,9 @@ func (a *Acquirer) parseAnswer(req, m *iso8583.Message) (Response, error) {
 func (a *Acquirer) Authorize(ctx context.Context, req payment.AuthRequest) (payment.AuthResponse, error) {
 	msg, err := a.buildAuth(ctx, req)
 	if err != nil {
+		if errors.Is(err, ErrBadRequest) {
+			return payment.AuthResponse{}, fmt.Errorf("%w: %w: %w", payment.ErrUnreachable, payment.ErrCardData, err)
+		}
 		return payment.AuthResponse{}, fmt.Errorf("%w: %w", payment.ErrUnreachable, err)
 	}
 	m, err := a.Exchange(ctx, msg)

@@ -742,3 +742,18 @@ func TestConcurrentReversalsShareOneRequest(t *testing.T) {
 		t.Errorf("%d reversals on the wire, want 1", n)
 	}
 }
+
+// Card data that cannot make a request is ErrCardData (and ErrUnreachable:
+// nothing left), so the engine neither reverses nor stores it offline.
+func TestAuthorizeBadCardDataIsCardData(t *testing.T) {
+	f := newFixture(t, nil)
+	req := sale(61, 100)
+	req.Sensitive.Track2 = req.Sensitive.PAN + "D2812201" + "0000000000000000" // 41 characters: over field 35's 37
+	_, err := f.acq.Authorize(ctxTimeout(t, 10*time.Second), req)
+	if !errors.Is(err, payment.ErrCardData) || !errors.Is(err, payment.ErrUnreachable) || !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("err = %v, want ErrCardData, ErrUnreachable and ErrBadRequest", err)
+	}
+	if n := len(f.host.Received("0200")); n != 0 {
+		t.Fatalf("%d requests reached the host", n)
+	}
+}

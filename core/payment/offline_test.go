@@ -650,3 +650,27 @@ func TestNewValidatesLimits(t *testing.T) {
 		t.Fatalf("config = %+v", c)
 	}
 }
+
+// A request that cannot be built from the card's data never left: nothing
+// to reverse, and it must not be stored offline either (its advice could
+// never be forwarded, so the money would be lost at expiry).
+func TestUnsendableCardDataIsNotStoredOffline(t *testing.T) {
+	en := newEnv(t, offlineOn)
+	en.acq.auth = func(ctx context.Context, req payment.AuthRequest) (payment.AuthResponse, error) {
+		return payment.AuthResponse{}, fmt.Errorf("%w: %w: field 35: track 2 is 38 characters", payment.ErrUnreachable, payment.ErrCardData)
+	}
+	s := en.start(5000)
+	en.cards.taps <- unionPayCard()
+	res := en.await(s)
+	if res.Step != payment.StepFailed || res.Record == nil {
+		t.Fatalf("result = %+v", res)
+	}
+	rec := en.j.get(res.Record.ID)
+	if rec.State != txn.Aborted {
+		t.Fatalf("record %s, want aborted (not stored offline)", rec.State)
+	}
+	if en.acq.reversals() != 0 {
+		t.Fatal("an unsent request was reversed")
+	}
+	contains(t, "message", res.Message, "card data cannot be used")
+}

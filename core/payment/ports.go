@@ -62,6 +62,12 @@ var (
 	// ErrNoResponse: the request was (or may have been) sent and no valid
 	// answer came in time, or the answer failed its MAC. A reversal is due.
 	ErrNoResponse = errors.New("no valid response from acquirer")
+	// ErrCardData: the request cannot be built from this card's data (a
+	// missing or malformed field). Wrapped together with ErrUnreachable:
+	// nothing left the terminal, so there is nothing to reverse — and the
+	// sale must not be stored offline either, since its advice could never
+	// be forwarded.
+	ErrCardData = errors.New("card data cannot be sent to the acquirer")
 )
 
 // Acquirer sends requests to the acquirer host.

@@ -18,6 +18,7 @@ import (
 const (
 	msgReversalBlocks = "reversal pending, host unreachable"
 	msgUnreachable    = "host unreachable"
+	msgCardData       = "card data cannot be used: try another card / 卡片数据无法使用，请换卡"
 	msgPaperOut       = "receipt queued: paper out"
 	msgCancelled      = "cancelled by merchant"
 )
@@ -207,6 +208,8 @@ func (e *Engine) sale(ctx context.Context, s *Session) Result {
 		return e.approved(ctx, s, rec, resp.Outcome)
 	case err == nil:
 		return e.declined(ctx, s, rec, resp.Outcome)
+	case errors.Is(err, ErrCardData):
+		return e.unsendable(ctx, s, rec, err)
 	case errors.Is(err, ErrUnreachable):
 		return e.offline(ctx, s, rec, msgUnreachable, "host unreachable, not sent: "+err.Error())
 	default:
@@ -214,6 +217,19 @@ func (e *Engine) sale(ctx context.Context, s *Session) Result {
 		// stayed here: it may have reached the host, so reverse it.
 		return e.noResponse(ctx, s, rec, draft, sens, err)
 	}
+}
+
+// unsendable ends a sale whose request cannot be built from the card's
+// data: nothing was sent (nothing to reverse), and it is not stored
+// offline, since its advice could never be forwarded either.
+func (e *Engine) unsendable(ctx context.Context, s *Session, rec txn.Record, cause error) Result {
+	after, err := e.j.Transition(ctx, rec.ID, txn.Aborted, txn.Outcome{Message: msgCardData}, "not sent, request cannot be built: "+cause.Error())
+	if err != nil {
+		return e.journalLost(ctx, rec, "not sent (card data unusable)", err)
+	}
+	e.log.Warn("card data cannot be sent to the acquirer; sale aborted", "txn", rec.ID, "err", cause)
+	e.indicate(ctx, SignalAlert)
+	return failed(StepFailed, masked(after), msgCardData)
 }
 
 // abortUnsent closes a record that a sale taken over by the supervisor
