@@ -24,6 +24,7 @@ import (
 	"github.com/posagent/posagent/core/redact"
 	"github.com/posagent/posagent/core/risk"
 	coresync "github.com/posagent/posagent/core/sync"
+	"github.com/posagent/posagent/core/txn"
 	"github.com/posagent/posagent/store"
 )
 
@@ -166,6 +167,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Gate: dev.Gate, ClearTamper: dev.ClearTamper}
 	if fwd != nil {
 		acfg.Forwarder = fwd
+		acfg.RetryReversal = func(ctx context.Context, id txn.ID) error {
+			rec, err := jr.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			if rec.State != txn.ReversalFailed {
+				return fmt.Errorf("transaction %s is %s, not reversal_failed", id, rec.State)
+			}
+			if _, err := jr.Transition(ctx, id, txn.ReversalPending, txn.Outcome{}, "technician retry of a failed reversal"); err != nil {
+				return err
+			}
+			log.Warn("technician put a failed reversal back in the queue", "txn", id)
+			fwd.Kick()
+			return nil
+		}
 	}
 	srv := api.New(acfg, eng, apiJournal, log)
 	ln, err := listenUnix(cfg.API.Socket)

@@ -53,6 +53,7 @@ merchant and technician (talk to the running agent over its local API):
                              the file itself when the agent is stopped)
   diag [--json]              hardware self-test: serial ports, reader, printer,
                              scanner, modem (exit 1 when a required device fails)
+  reversal retry ID          send a reversal flagged for manual handling again
   tamper clear               unlock payments after a tamper alarm (case inspected)
   sim tap [SCHEME]           standin board only: tap a stand-in test card
   keys load --component HEX [--component HEX ...] | --file FILE
@@ -103,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDiag(ctx, rest, stdout)
 	case "sync":
 		return cmdSync(ctx, rest, stdout)
+	case "reversal":
+		return cmdReversal(ctx, rest, stdout)
 	case "tamper":
 		return cmdTamper(ctx, rest, stdout)
 	case "iso8583":

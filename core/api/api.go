@@ -15,6 +15,7 @@
 //	GET  /v1/diag                  the board's device self-test
 //	POST /v1/tamper/clear          a technician clears the tamper latch
 //	POST /v1/sync                  drain the outbox now (returns at once)
+//	POST /v1/reversals/{id}/retry  put a reversal_failed transaction back in the reversal queue
 //	POST /v1/sync/drain            drain now, streaming NDJSON {"progress":…} lines, then {"report":…}
 //
 // Card data never crosses this API: records are returned with their sealed
@@ -73,6 +74,10 @@ type Config struct {
 	ClearTamper func() error
 	// Forwarder, when set, serves the store-and-forward endpoints.
 	Forwarder Forwarder
+	// RetryReversal, when set, serves POST /v1/reversals/{id}/retry: a
+	// technician puts a reversal flagged for manual handling back in the
+	// queue.
+	RetryReversal func(ctx context.Context, id txn.ID) error
 }
 
 // Forwarder is what the API needs from the store-and-forward drain
@@ -117,6 +122,7 @@ func New(cfg Config, p Payments, j Journal, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/diag", s.diag)
 	s.mux.HandleFunc("POST /v1/tamper/clear", s.clearTamper)
 	s.mux.HandleFunc("POST /v1/sync", s.syncKick)
+	s.mux.HandleFunc("POST /v1/reversals/{id}/retry", s.retryReversal)
 	s.mux.HandleFunc("POST /v1/sync/drain", s.syncDrain)
 	if cfg.Extra != nil {
 		s.mux.Handle("/v1/sim/", cfg.Extra)
@@ -365,6 +371,19 @@ func (s *Server) clearTamper(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"tamper": "cleared"})
+}
+
+func (s *Server) retryReversal(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.RetryReversal == nil {
+		writeErr(w, http.StatusNotImplemented, "no_retry", errors.New("no acquirer link configured"))
+		return
+	}
+	id := txn.ID(r.PathValue("id"))
+	if err := s.cfg.RetryReversal(r.Context(), id); err != nil {
+		writeErr(w, http.StatusConflict, "retry", err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"reversal": string(id), "status": "queued"})
 }
 
 func (s *Server) syncKick(w http.ResponseWriter, r *http.Request) {

@@ -270,3 +270,25 @@ func TestGateLocksSales(t *testing.T) {
 		t.Fatalf("clear: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestRetryReversal(t *testing.T) {
+	r := newRig(t, "")
+	var got txn.ID
+	srv := New(Config{Currency: money.CNY, RetryReversal: func(ctx context.Context, id txn.ID) error {
+		if id == "bad" {
+			return errors.New("transaction bad is approved, not reversal_failed")
+		}
+		got = id
+		return nil
+	}}, r.srv.payments, nil, nil)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/reversals/00000000000000a1/retry", nil))
+	if rec.Code != http.StatusAccepted || got != "00000000000000a1" {
+		t.Fatalf("retry: %d %s (got %q)", rec.Code, rec.Body, got)
+	}
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/reversals/bad/retry", nil))
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "not reversal_failed") {
+		t.Fatalf("retry of a non-failed one: %d %s", rec.Code, rec.Body)
+	}
+}

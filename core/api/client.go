@@ -239,3 +239,9 @@ func (c *Client) SyncDrain(ctx context.Context, fn func(coresync.Progress)) (cor
 	}
 	return coresync.Report{}, errors.New("api: sync stream ended without a report")
 }
+
+// RetryReversal puts a reversal flagged for manual handling back in the
+// queue.
+func (c *Client) RetryReversal(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/v1/reversals/"+id+"/retry", nil, nil)
+}

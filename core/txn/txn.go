@@ -87,8 +87,8 @@ var transitions = map[State][]State{
 	Pending:           {Approved, Declined, StoredOffline, ReversalPending, Aborted},
 	StoredOffline:     {ForwardedApproved, ForwardedDeclined, Expired},
 	ReversalPending:   {Reversed, ReversalFailed},
-	ReversalFailed:    {Reversed},
-	Approved:          {ReversalPending}, // e.g. approval arrived but the card/receipt step failed and the sale is undone
+	ReversalFailed:    {Reversed, ReversalPending}, // a technician's retry puts it back in the queue
+	Approved:          {ReversalPending},           // e.g. approval arrived but the card/receipt step failed and the sale is undone
 	Declined:          nil,
 	Reversed:          nil,
 	ForwardedApproved: nil,

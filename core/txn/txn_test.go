@@ -12,7 +12,7 @@ func TestTransitionsTable(t *testing.T) {
 		{StoredOffline, ForwardedApproved}: true, {StoredOffline, ForwardedDeclined}: true,
 		{StoredOffline, Expired}:    true,
 		{ReversalPending, Reversed}: true, {ReversalPending, ReversalFailed}: true,
-		{ReversalFailed, Reversed}: true, {Approved, ReversalPending}: true,
+		{ReversalFailed, Reversed}: true, {ReversalFailed, ReversalPending}: true, {Approved, ReversalPending}: true,
 	}
 	for _, from := range States {
 		for _, to := range States {
