@@ -122,22 +122,8 @@ func startLinkedAgent(t *testing.T, dir string, h *acqProc) *agent {
 	if out, err := a.cli("keys", "load", "--config", a.cfg, "--component", testTMK); err != nil || !strings.Contains(out, "08D7B4FB") {
 		t.Fatalf("keys load: %v\n%s", err, out)
 	}
-	a.cmd = exec.Command(agentBin, "run", "--config", a.cfg)
-	a.cmd.Stderr = a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := a.cli("status"); err == nil {
-			return a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent did not come up:\n%s", a.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	a.start(t)
+	return a
 }
 
 func TestOnlineSalesThroughReferenceHost(t *testing.T) {

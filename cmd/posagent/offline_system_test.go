@@ -117,35 +117,6 @@ max_count = 200
 	return a
 }
 
-// start (re)starts the agent process and waits for its API.
-func (a *agent) start(t *testing.T) {
-	t.Helper()
-	a.cmd = exec.Command(agentBin, "run", "--config", a.cfg)
-	a.cmd.Stderr = a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := a.cli("status"); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent did not come up:\n%s", a.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// kill -9s the agent.
-func (a *agent) kill() {
-	if a.cmd.Process != nil && a.cmd.ProcessState == nil {
-		_ = a.cmd.Process.Kill()
-		_ = a.cmd.Wait()
-	}
-}
-
 func (a *agent) statusJSON(t *testing.T) api.Status {
 	t.Helper()
 	out, err := a.cli("status", "--json")

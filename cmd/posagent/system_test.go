@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/core/api"
 	"github.com/posagent/posagent/core/payment/standin"
 	"github.com/posagent/posagent/core/txn"
 )
@@ -94,25 +92,36 @@ auth_timeout = "2s"
 func startAgent(t *testing.T, dir string) *agent {
 	t.Helper()
 	a := &agent{t: t, dir: dir, cfg: writeConfig(t, dir, "300ms"), sock: filepath.Join(dir, "api.sock"), stderr: &bytes.Buffer{}}
+	a.start(t)
+	return a
+}
+
+// start (re)starts the agent process and waits for its API.
+func (a *agent) start(t *testing.T) {
+	t.Helper()
 	a.cmd = exec.Command(agentBin, "run", "--config", a.cfg)
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.stop)
-	cl := api.NewUnixClient(a.sock)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := cl.Status(ctx)
-		cancel()
-		if err == nil {
-			return a
+		if _, err := a.cli("status"); err == nil {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("agent did not come up: %v\nstderr:\n%s", err, a.stderr)
+			t.Fatalf("agent did not come up:\n%s", a.stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill -9s the agent.
+func (a *agent) kill() {
+	if a.cmd.Process != nil && a.cmd.ProcessState == nil {
+		_ = a.cmd.Process.Kill()
+		_ = a.cmd.Wait()
 	}
 }
 
