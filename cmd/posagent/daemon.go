@@ -196,7 +196,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return fmt.Errorf("api.token_file: %w", err)
 		}
-		tsrv := api.New(api.Config{Currency: cfg.Terminal.Currency, Version: version, Token: strings.TrimSpace(string(tok))}, eng, apiJournal, log)
+		// The same API as on the socket (tamper gate, diag, sync), behind
+		// the bearer token.
+		tcfg := acfg
+		tcfg.Token = strings.TrimSpace(string(tok))
+		tsrv := api.New(tcfg, eng, apiJournal, log)
 		tln, err := net.Listen("tcp", cfg.API.TCP)
 		if err != nil {
 			return fmt.Errorf("api.tcp %s: %w", cfg.API.TCP, err)

@@ -14,6 +14,10 @@ import (
 	"github.com/posagent/posagent/store"
 )
 
+// maxAPIExport is the most records an export through the running agent's
+// API carries (the API's list limit).
+const maxAPIExport = 10000
+
 // journalSource reads the journal through the running agent's API, or,
 // when no agent answers, from the file itself (read-only).
 type journalSource struct {
@@ -101,9 +105,13 @@ func (s *journalSource) export(ctx context.Context, w io.Writer, format string) 
 	if s.cl != nil {
 		// The agent streams nothing sensitive; exporting through it avoids
 		// stopping the agent. JSON only over the API; CSV from the list.
-		recs, err := s.cl.Transactions(ctx, 10000)
+		recs, err := s.cl.Transactions(ctx, maxAPIExport)
 		if err != nil {
 			return err
+		}
+		if len(recs) >= maxAPIExport {
+			// Never hand over a silently truncated export.
+			return fmt.Errorf("the journal holds %d or more transactions, more than an export through the agent carries; stop the agent and run posagent journal export --file %s", maxAPIExport, "<journal path>")
 		}
 		if format == "csv" {
 			return store.WriteCSV(w, recs)
