@@ -1098,7 +1098,12 @@ func (e *engine) printQR() error {
 			}
 		}
 	}
+	// QR byte mode carries any bytes; the text view stays UTF-8 so a
+	// receipt can be read, and data that is not UTF-8 is shown in hex.
 	text := "[QR " + string(e.m.qrData) + "]"
+	if !utf8.Valid(e.m.qrData) {
+		text = fmt.Sprintf("[QR hex:% X]", e.m.qrData)
+	}
 	align := e.m.align
 	return e.output(func(pg *page) int { return pg.printBlock(blk, align, text) })
 }
