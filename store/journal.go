@@ -147,7 +147,7 @@ func Open(o Options) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("%w: open %s: %w", ErrUntrusted, o.Path, err)
 	}
-	j := &Journal{path: o.Path, keys: k, clock: o.Clock, log: log, tid: rep.TID, mid: rep.MID, db: db}
+	j := &Journal{path: o.Path, keys: k, clock: o.Clock, log: log, tid: rep.TID, mid: rep.MID, db: db, failpoint: processFailpoint()}
 	if !rep.OK {
 		j.health = rep.err()
 		log.Error("journal opened DEGRADED: payments are refused until it is repaired",

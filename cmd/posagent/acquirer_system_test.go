@@ -40,7 +40,9 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startHost(t *testing.T, dir string) *acqProc {
+// startHost starts acqhost with its own config and bbolt file in dir;
+// flags (the fault flags: --drop-every, --latency …) go to serve.
+func startHost(t *testing.T, dir string, flags ...string) *acqProc {
 	t.Helper()
 	h := &acqProc{addr: freePort(t), admin: freePort(t), errb: &bytes.Buffer{}}
 	cfg := filepath.Join(dir, "acqhost.toml")
@@ -56,7 +58,7 @@ name = "system test"
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.cmd = exec.Command(hostBin, "serve", "--config", cfg)
+	h.cmd = exec.Command(hostBin, append([]string{"serve", "--config", cfg}, flags...)...)
 	h.cmd.Stderr = h.errb
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -89,6 +91,24 @@ type hostTxn struct {
 	State   string `json:"state"`
 	Repeats int    `json:"repeats"`
 	PAN     string `json:"masked_pan"`
+}
+
+// dropped is the number of answers the host left unsent on purpose
+// (--drop-every), from its /stats.
+func (h *acqProc) dropped(t *testing.T) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + h.admin + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Dropped int64 `json:"dropped"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Dropped
 }
 
 func (h *acqProc) transactions(t *testing.T) []hostTxn {

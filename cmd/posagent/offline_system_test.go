@@ -241,9 +241,9 @@ func TestOfflineSalesForwardedExactlyOnce(t *testing.T) {
 	checkExactlyOnce(t, a, h)
 }
 
-// The link flaps during the drain, answers come late, and posagent is
-// killed with SIGKILL at random moments and restarted; afterwards the host
-// holds every sale exactly once. Seeded and bounded; POSAGENT_SOAK=1 runs
+// The link flaps during the drain, answers come late, the host drops every
+// fifth answer, and posagent is killed with SIGKILL at random moments and
+// restarted; afterwards the host holds every sale exactly once. Seeded and bounded; POSAGENT_SOAK=1 runs
 // more rounds.
 func TestForwardingSurvivesFlapsLatencyAndKills(t *testing.T) {
 	rounds, sales := 3, 6
@@ -252,7 +252,7 @@ func TestForwardingSurvivesFlapsLatencyAndKills(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(20261129, 5))
 	dir := t.TempDir()
-	h := startHost(t, dir)
+	h := startHost(t, dir, "--drop-every", "5")
 	px := newFaultProxy(t, h.addr)
 	px.latency(t, 60)
 	a := startOfflineAgent(t, dir, px.addr())
@@ -310,6 +310,11 @@ func TestForwardingSurvivesFlapsLatencyAndKills(t *testing.T) {
 		}
 	}
 	checkExactlyOnce(t, a, h)
+	if n := h.dropped(t); n == 0 {
+		t.Error("the host dropped no answer: the drop-every fault was not exercised")
+	} else {
+		t.Logf("the host dropped %d answers", n)
+	}
 }
 
 // hostApproved: the host took the money (an online approval, or an

@@ -27,10 +27,12 @@ type simProc struct {
 	errb *bytes.Buffer
 }
 
-func startPossim(t *testing.T, dir string) *simProc {
+// startPossim starts possim with its devices in dir; flags (--link …) go
+// to run.
+func startPossim(t *testing.T, dir string, flags ...string) *simProc {
 	t.Helper()
 	s := &simProc{dir: dir, errb: &bytes.Buffer{}}
-	s.cmd = exec.Command(simBin, "run", "--dir", dir)
+	s.cmd = exec.Command(simBin, append([]string{"run", "--dir", dir}, flags...)...)
 	s.cmd.Stderr = s.errb
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -68,7 +70,9 @@ func (s *simProc) ctl(args ...string) (string, error) {
 	return string(out), err
 }
 
-func startSimAgent(t *testing.T, dir, simDir string, h *acqProc) *agent {
+// startSimAgent starts posagent on the sim board over possim's devices in
+// simDir, its acquirer link to primary; extra is appended to its config.
+func startSimAgent(t *testing.T, dir, simDir, primary, extra string) *agent {
 	t.Helper()
 	a := &agent{t: t, dir: dir, cfg: filepath.Join(dir, "posagent.toml"), sock: filepath.Join(dir, "api.sock"), stderr: &bytes.Buffer{}}
 	body := fmt.Sprintf(`[terminal]
@@ -89,7 +93,7 @@ card_timeout = "20s"
 [acquirer]
 primary = %q
 connect_timeout = "2s"
-`, filepath.Join(dir, "journal.db"), filepath.Join(dir, "device.key"), simDir, a.sock, h.addr)
+`, filepath.Join(dir, "journal.db"), filepath.Join(dir, "device.key"), simDir, a.sock, primary) + extra
 	if err := os.WriteFile(a.cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +140,7 @@ func TestSaleOverEmulatedDevices(t *testing.T) {
 	simDir := filepath.Join(dir, "possim")
 	s := startPossim(t, simDir)
 	h := startHost(t, dir)
-	a := startSimAgent(t, dir, simDir, h)
+	a := startSimAgent(t, dir, simDir, h.addr, "")
 
 	for _, c := range []struct{ card, scheme string }{{"unionpay", "UnionPay"}, {"visa", "Visa"}, {"mastercard", "Mastercard"}} {
 		ev := payWithTap(t, a, s, "12.34", c.card)

@@ -57,6 +57,10 @@ type agent struct {
 	sock   string
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
+	// bin and env, when set, replace agentBin and add to the environment
+	// of the next start (a failpoint build, POSAGENT_FAILPOINT).
+	bin string
+	env []string
 }
 
 func writeConfig(t *testing.T, dir, autotap string) string {
@@ -99,7 +103,12 @@ func startAgent(t *testing.T, dir string) *agent {
 // start (re)starts the agent process and waits for its API.
 func (a *agent) start(t *testing.T) {
 	t.Helper()
-	a.cmd = exec.Command(agentBin, "run", "--config", a.cfg)
+	bin := agentBin
+	if a.bin != "" {
+		bin = a.bin
+	}
+	a.cmd = exec.Command(bin, "run", "--config", a.cfg)
+	a.cmd.Env = append(os.Environ(), a.env...)
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
