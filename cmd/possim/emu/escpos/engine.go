@@ -997,7 +997,7 @@ func (e *engine) printBarcode(mods modules, name, hri string) error {
 		if e.m.hri&1 != 0 {
 			dots += hriLine(pg)
 		}
-		dots += pg.printBlock(bars, align, fmt.Sprintf("[%s %s]", name, hri))
+		dots += pg.printBlock(bars, align, symbolText(name, []byte(hri)))
 		if e.m.hri&2 != 0 {
 			dots += hriLine(pg)
 		}
@@ -1098,14 +1098,20 @@ func (e *engine) printQR() error {
 			}
 		}
 	}
-	// QR byte mode carries any bytes; the text view stays UTF-8 so a
-	// receipt can be read, and data that is not UTF-8 is shown in hex.
-	text := "[QR " + string(e.m.qrData) + "]"
-	if !utf8.Valid(e.m.qrData) {
-		text = fmt.Sprintf("[QR hex:% X]", e.m.qrData)
-	}
+	text := symbolText("QR", e.m.qrData)
 	align := e.m.align
 	return e.output(func(pg *page) int { return pg.printBlock(blk, align, text) })
+}
+
+// symbolText is the text view of a barcode or QR symbol: "[KIND data]".
+// Symbol data may be any bytes (QR byte mode, ITF or CODABAR fed garbage)
+// while the text view stays UTF-8, so data that is not UTF-8 is shown in
+// hex: "[KIND hex:E3 81]".
+func symbolText(kind string, data []byte) string {
+	if utf8.Valid(data) {
+		return "[" + kind + " " + string(data) + "]"
+	}
+	return fmt.Sprintf("[%s hex:% X]", kind, data)
 }
 
 // raster handles GS v 0 m xL xH yL yH d1…dk: k = x bytes × y rows; m 0/48
