@@ -164,7 +164,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return d, d.OK()
 	}
 	acfg := api.Config{Currency: cfg.Terminal.Currency, Version: version, Extra: dev.Extra, Diag: diag,
-		Gate: dev.Gate, ClearTamper: dev.ClearTamper}
+		Gate: dev.Gate, ClearTamper: dev.ClearTamper, Clock: clk}
 	if fwd != nil {
 		acfg.Forwarder = fwd
 		acfg.RetryReversal = func(ctx context.Context, id txn.ID) error {

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/posagent/posagent/core/clock"
 	"github.com/posagent/posagent/core/money"
 	"github.com/posagent/posagent/core/payment"
 	coresync "github.com/posagent/posagent/core/sync"
@@ -78,6 +79,8 @@ type Config struct {
 	// technician puts a reversal flagged for manual handling back in the
 	// queue.
 	RetryReversal func(ctx context.Context, id txn.ID) error
+	// Clock stamps the status; nil means the system clock.
+	Clock clock.Clock
 }
 
 // Forwarder is what the API needs from the store-and-forward drain
@@ -128,6 +131,14 @@ func New(cfg Config, p Payments, j Journal, log *slog.Logger) *Server {
 		s.mux.Handle("/v1/sim/", cfg.Extra)
 	}
 	return s
+}
+
+// now is the API's clock: Config.Clock, or the system clock.
+func (s *Server) now() time.Time {
+	if s.cfg.Clock != nil {
+		return s.cfg.Clock.Now()
+	}
+	return clock.System{}.Now()
 }
 
 // ServeHTTP implements http.Handler.
@@ -284,7 +295,7 @@ type Status struct {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	st := Status{Version: s.cfg.Version, Time: time.Now().UTC(), Engine: s.payments.Status()}
+	st := Status{Version: s.cfg.Version, Time: s.now().UTC(), Engine: s.payments.Status()}
 	if s.cfg.Gate != nil {
 		if err := s.cfg.Gate(); err != nil {
 			st.Locked = err.Error()

@@ -292,3 +292,18 @@ func TestRetryReversal(t *testing.T) {
 		t.Fatalf("retry of a non-failed one: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestStatusTimeFromInjectedClock(t *testing.T) {
+	r := newRig(t, "")
+	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.FixedZone("CST", 8*3600))
+	srv := New(Config{Currency: money.CNY, Clock: clock.NewFake(at)}, r.srv.payments, nil, nil)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/status", nil))
+	var st Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatalf("status: %v %s", err, rec.Body)
+	}
+	if !st.Time.Equal(at) || st.Time.Location() != time.UTC {
+		t.Fatalf("status time %v, want %v in UTC", st.Time, at)
+	}
+}
