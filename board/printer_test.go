@@ -84,7 +84,7 @@ func TestReceiptPrinterPrints(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := waitReceipt(t, em, 1)
-	for _, want := range []string{"商户名称 MERCHANT: 测试商户", "卡号 CARD: 622202******1234", "金额 AMOUNT: CNY 12.34"} {
+	for _, want := range []string{"商户名称 MERCHANT: 测试商户", "卡号 CARD: 622202******1234", "金额 AMOUNT:\nCNY 12.34"} {
 		if !strings.Contains(got.Text, want) {
 			t.Errorf("printed text lacks %q:\n%s", want, got.Text)
 		}

@@ -467,7 +467,7 @@ func TestDeclined(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("printed %d receipts, want 2", len(got))
 	}
-	contains(t, "receipt", got[0].Text(32), "DECLINED 51 insufficient funds")
+	contains(t, "receipt", got[0].Text(32), "DECLINED 51\ninsufficient funds")
 	if sig := en.ind.got(); sig[len(sig)-1] != payment.SignalAlert {
 		t.Fatalf("signals = %v", sig)
 	}

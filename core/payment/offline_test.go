@@ -89,7 +89,7 @@ func TestOfflineApproval(t *testing.T) {
 		t.Fatalf("printed %d receipts", len(got))
 	}
 	for _, r := range got {
-		contains(t, "receipt", r.Text(32), "OFFLINE - stored, not yet authorised")
+		contains(t, "receipt", r.Text(32), "OFFLINE\nstored, not yet authorised")
 	}
 	if sig := en.ind.got(); sig[len(sig)-1] != payment.SignalSuccess {
 		t.Fatalf("signals = %v", sig)

@@ -2,6 +2,7 @@ package receipt
 
 import (
 	"strings"
+	"unicode/utf8"
 	"testing"
 	"time"
 
@@ -45,7 +46,73 @@ func TestBuildOfflineAndDeclined(t *testing.T) {
 	rec := sample(txn.Declined)
 	rec.Outcome = txn.Outcome{ResponseCode: "51", Message: "insufficient funds"}
 	dec := Build(Merchant{Name: "x"}, rec, MerchantCopy, nil).Text(32)
-	if !strings.Contains(dec, "DECLINED 51 insufficient funds") {
+	if !strings.Contains(dec, "DECLINED 51\ninsufficient funds") {
 		t.Errorf("declined receipt:\n%s", dec)
 	}
+}
+
+// Every line of a receipt fits on 58 mm paper (Columns), with the longest
+// values a record can carry: a 19-digit PAN, a long merchant name, a long
+// decline message, a large amount on a double-size line.
+func TestEveryLineFitsTheNarrowestPaper(t *testing.T) {
+	long := sample(txn.ForwardedDeclined)
+	long.MaskedPAN = "621234*********1232"
+	long.Scheme = "Mastercard"
+	long.Amount = money.Amount{Minor: 9_999_999_999, Currency: money.CNY}
+	long.Outcome = txn.Outcome{ResponseCode: "05", Message: "do not honour, call the issuer on its published number before retrying", AuthCode: "ABC123", RRN: "123456789012"}
+	names := []string{"测试商户", "测试商户 Demo Shop", "上海市浦东新区张江高科技园区某某便利店有限公司第一分店", "A Very Long Merchant Name Limited Company Branch 42"}
+	for _, name := range names {
+		for _, rec := range []txn.Record{sample(txn.Approved), sample(txn.StoredOffline), long} {
+			for _, c := range []Copy{MerchantCopy, CustomerCopy} {
+				r := Build(Merchant{Name: name}, rec, c, nil)
+				for _, l := range r.Lines {
+					w := displayWidth(l.Text)
+					if l.Double {
+						w *= 2
+					}
+					if w > Columns {
+						t.Errorf("merchant %q, %s: line %q is %d columns (> %d)", name, rec.State, l.Text, w, Columns)
+					}
+				}
+			}
+		}
+	}
+	// The name is all there, across lines.
+	r := Build(Merchant{Name: names[2]}, sample(txn.Approved), CustomerCopy, nil)
+	if text := strings.ReplaceAll(r.Text(Columns), "\n", ""); !strings.Contains(text, names[2]) {
+		t.Errorf("long merchant name lost:\n%s", r.Text(Columns))
+	}
+}
+
+func TestLabelAndValueShareALineWhenTheyFit(t *testing.T) {
+	text := Build(Merchant{Name: "测试商户 Demo Shop"}, sample(txn.Approved), MerchantCopy, time.FixedZone("CST", 8*3600)).Text(Columns)
+	for _, want := range []string{"\nTID: 12345678", "商户编号 MID: 123456789012345\n", "批次号 BATCH: 000001\n", "凭证号 INV: 000007\n",
+		"卡号 CARD: 621234******1232\n", "商户名称 MERCHANT:\n测试商户 Demo Shop\n", "日期时间 DATE:\n2026-11-29 12:00:00\n",
+		"金额 AMOUNT:\nCNY 12.34\n"} {
+		if !strings.Contains(strings.ReplaceAll(text, "终端编号 ", "\n"), want) {
+			t.Errorf("receipt lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func FuzzWrap(f *testing.F) {
+	f.Add("测试商户 Demo Shop", 32)
+	f.Add("a  b", 1)
+	f.Add("上海市浦东新区张江高科技园区某某便利店有限公司", 7)
+	f.Fuzz(func(t *testing.T, s string, cols int) {
+		if cols < 2 || cols > 64 || !utf8.ValidString(s) || strings.ContainsAny(s, "\n\t") {
+			return
+		}
+		lines := wrap(s, cols)
+		for _, l := range lines {
+			if displayWidth(l) > cols {
+				t.Fatalf("wrap(%q, %d): line %q is %d columns", s, cols, l, displayWidth(l))
+			}
+		}
+		// Nothing but spaces is lost.
+		strip := func(x string) string { return strings.ReplaceAll(x, " ", "") }
+		if got := strip(strings.Join(lines, "")); got != strip(s) {
+			t.Fatalf("wrap(%q, %d) = %q: text lost", s, cols, lines)
+		}
+	})
 }

@@ -156,7 +156,7 @@ func TestPossimReceipt(t *testing.T) {
 			t.Fatalf("printed text lacks %q (in order); printed:\n%s", want, got.Text)
 		}
 	}
-	for _, want := range []string{"商户名称 MERCHANT: 测试商户 Test Shop", "卡号 CARD: 622202******1234", "金额 AMOUNT: CNY 12.34", "合计 TOTAL: ￥12.34"} {
+	for _, want := range []string{"商户名称 MERCHANT:\n测试商户 Test Shop", "卡号 CARD: 622202******1234", "金额 AMOUNT:\nCNY 12.34", "合计 TOTAL: ￥12.34"} {
 		if !strings.Contains(got.Text, want+"\n") {
 			t.Errorf("printed text lacks the line %q", want)
 		}
@@ -353,7 +353,7 @@ func TestPossimLongReceiptPaced(t *testing.T) {
 	if len(emuProblems(t, got)) != 0 {
 		t.Errorf("problems: %q", emuProblems(t, got))
 	}
-	if !strings.HasPrefix(got.Text, "[IMAGE 384x64]\n") || strings.Count(got.Text, "MERCHANT: 测试商户") != 3 {
+	if !strings.HasPrefix(got.Text, "[IMAGE 384x64]\n") || strings.Count(got.Text, "MERCHANT:\n测试商户 Test Shop\n") != 3 {
 		t.Errorf("printed text:\n%s", got.Text)
 	}
 	if st.Dots < 64+int64(3*len(chineseReceipt().Lines)*34) {
