@@ -2,9 +2,9 @@ package receipt
 
 import (
 	"strings"
-	"unicode/utf8"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/posagent/posagent/core/money"
 	"github.com/posagent/posagent/core/txn"
