@@ -126,7 +126,7 @@ func transition(r *txn.Record, to txn.State, out txn.Outcome, reason string, now
 	if to == txn.StoredOffline {
 		r.Offline = true
 	}
-	if to.Acknowledged() {
+	if to.KeepsNoCardData() {
 		r.Sealed = nil
 	}
 	return nil

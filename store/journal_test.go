@@ -258,8 +258,9 @@ func TestTransitionsFollowTheTable(t *testing.T) {
 			if got.Outcome.ResponseCode != "00" || got.Outcome.RRN != "123456789012" {
 				t.Errorf("%s -> %s: outcome %+v", from, to, got.Outcome)
 			}
-			// Wiped on reaching an acknowledged state, and never back.
-			wiped := to.Acknowledged() || slices.ContainsFunc(pathTo[from], txn.State.Acknowledged)
+			// Wiped on reaching a state that keeps no card data
+			// (acknowledged, aborted), and never back.
+			wiped := to.KeepsNoCardData() || slices.ContainsFunc(pathTo[from], txn.State.KeepsNoCardData)
 			if wiped != (got.Sealed == nil) {
 				t.Errorf("%s -> %s: sealed %d bytes, want wiped %t", from, to, len(got.Sealed), wiped)
 			}

@@ -438,8 +438,8 @@ func checkJournal(tx *bolt.Tx, k *keys, rep *Report) (structural bool) {
 
 // checkRecord checks one decoded record's own invariants.
 func checkRecord(r *txn.Record, k *keys, rep *Report, where, tid, mid string) {
-	if r.State.Acknowledged() && r.Sealed != nil {
-		rep.add(where, "state %s is acknowledged but %d bytes of sealed data were not wiped", r.State, len(r.Sealed))
+	if r.State.KeepsNoCardData() && r.Sealed != nil {
+		rep.add(where, "state %s keeps no card data but %d bytes of sealed data were not wiped", r.State, len(r.Sealed))
 	}
 	// History: starts pending, every step legal, ends in the state.
 	h := r.History

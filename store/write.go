@@ -253,7 +253,8 @@ func (j *Journal) modify(ctx context.Context, op string, id txn.ID, fn func(r *t
 // pass txn.CanTransition (else the error wraps txn.ErrIllegalTransition and
 // nothing is written). It appends the change to the history, merges the
 // non-empty fields of out into the outcome, sets Offline on the move to
-// stored_offline, wipes the sealed data on a move to an acknowledged state,
+// stored_offline, wipes the sealed data on a move to a state that keeps no
+// card data (acknowledged, or aborted: txn.State.KeepsNoCardData),
 // and updates the outbox and reversal queue, all in one Update.
 func (j *Journal) Transition(ctx context.Context, id txn.ID, to txn.State, out txn.Outcome, reason string) (txn.Record, error) {
 	now := j.now()
@@ -270,7 +271,7 @@ func (j *Journal) Transition(ctx context.Context, id txn.ID, to txn.State, out t
 		if to == txn.StoredOffline {
 			r.Offline = true
 		}
-		if to.Acknowledged() {
+		if to.KeepsNoCardData() {
 			r.Sealed = nil
 		}
 		return nil

@@ -132,6 +132,13 @@ func (s State) Acknowledged() bool {
 	return false
 }
 
+// KeepsNoCardData reports whether a transaction in s must hold no sealed
+// card data: the acquirer has given its final word (Acknowledged), or the
+// request provably never left and never will (Aborted). Expired keeps its
+// sealed data: the acquirer may still take it by a manual submission, and
+// that is a decision for the merchant and the acquirer, not the terminal.
+func (s State) KeepsNoCardData() bool { return s.Acknowledged() || s == Aborted }
+
 // InOutbox reports whether a transaction in s must be in the outbox
 // (stored, waiting to be forwarded).
 func (s State) InOutbox() bool { return s == StoredOffline }

@@ -60,3 +60,19 @@ func TestSensitiveEmpty(t *testing.T) {
 		t.Error("Empty wrong")
 	}
 }
+
+func TestKeepsNoCardData(t *testing.T) {
+	for _, s := range States {
+		want := s.Acknowledged() || s == Aborted
+		if s.KeepsNoCardData() != want {
+			t.Errorf("%s: KeepsNoCardData = %t, want %t", s, s.KeepsNoCardData(), want)
+		}
+		// Whatever may still be sent (stored, reversal queue) keeps its data.
+		if s.KeepsNoCardData() && (s.InOutbox() || s.NeedsReversal()) {
+			t.Errorf("%s keeps no card data but must still be sent", s)
+		}
+	}
+	if Expired.KeepsNoCardData() {
+		t.Error("expired sales keep their sealed data for a manual submission")
+	}
+}
