@@ -17,7 +17,7 @@ RUNDIR  ?= run
 
 export CGO_ENABLED := 0
 
-.PHONY: all build cross test test-unit test-fuzz test-qemu bench lint run deps deps-qemu deps-lint deps-apt clean soak
+.PHONY: all build cross test test-unit test-fuzz test-qemu bench lint run deps deps-qemu deps-lint deps-apt deps-npm clean soak
 
 all: build
 
@@ -38,8 +38,11 @@ cross:
 test: deps lint test-unit test-fuzz test-qemu
 	@echo "make test: all stages passed"
 
-test-unit:
-	$(GO) test -count=1 -timeout 12m ./...
+# POSAGENT_REQUIRE_CROSSCHECK=1: a cross-check against an independent
+# implementation (libnfc, gsm-utils, npm esc-pos-encoder and iso_8583) fails
+# instead of skipping when its tool is missing.
+test-unit: deps-apt deps-npm
+	POSAGENT_REQUIRE_CROSSCHECK=1 $(GO) test -count=1 -timeout 12m ./...
 
 test-fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz-short.sh
@@ -63,16 +66,28 @@ lint: deps-lint
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags failpoints ./store/...
 
-deps: deps-qemu deps-lint deps-apt
+deps: deps-qemu deps-lint deps-apt deps-npm
 
-# Debian packages the tests use: GNU Unifont (the printer emulator's glyphs)
-# and zbar-tools (tests scan the emulator's barcodes and QR codes back).
-APT_PKGS := unifont zbar-tools
+# Debian packages the tests use: GNU Unifont (the printer emulator's glyphs),
+# zbar-tools (tests scan the emulator's barcodes and QR codes back), and the
+# independent implementations the emulators are checked against: libnfc
+# (PN532 over UART) and gsm-utils (AT command client).
+APT_PKGS := unifont zbar-tools libnfc-bin libnfc-examples libnfc-pn53x-examples gsm-utils
 deps-apt:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then echo "installing$$missing"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
+
+# The npm packages of scripts/crosscheck (independent ESC/POS and ISO 8583
+# implementations), from its package-lock.json; node from Debian if missing.
+deps-npm:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing nodejs npm"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	@test scripts/crosscheck/node_modules/.package-lock.json -nt scripts/crosscheck/package-lock.json || { \
+	  echo "npm ci (scripts/crosscheck)"; npm ci --prefix scripts/crosscheck --no-audit --no-fund --loglevel=error; }
 
 # Debian's qemu-user-static, installed when missing (CI runs as root).
 deps-qemu:

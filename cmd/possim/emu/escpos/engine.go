@@ -395,7 +395,11 @@ func (e *engine) tab() error {
 	return e.add(c)
 }
 
-// codePages are the single-byte tables of ESC t n this emulator knows.
+// codePages are the single-byte tables of ESC t n this emulator knows,
+// by their Epson numbers: 0 PC437, 2 PC850, 3 PC860, 4 PC863, 5 PC865,
+// 16 WPC1252, 17 PC866, 18 PC852, 19 PC858 (PC850 with € at D5). 17-19
+// were added when esc-pos-encoder (an independent encoder, see
+// crosscheck_test.go) selected them for cp866, cp852 and cp858.
 var codePages = map[byte]*charmap.Charmap{
 	0:  charmap.CodePage437,
 	2:  charmap.CodePage850,
@@ -403,6 +407,9 @@ var codePages = map[byte]*charmap.Charmap{
 	4:  charmap.CodePage863,
 	5:  charmap.CodePage865,
 	16: charmap.Windows1252,
+	17: charmap.CodePage866,
+	18: charmap.CodePage852,
+	19: charmap.CodePage858,
 }
 
 // text prints the character at the start of b.
