@@ -71,8 +71,9 @@ deps: deps-qemu deps-lint deps-apt deps-npm
 # Debian packages the tests use: GNU Unifont (the printer emulator's glyphs),
 # zbar-tools (tests scan the emulator's barcodes and QR codes back), and the
 # independent implementations the emulators are checked against: libnfc
-# (PN532 over UART) and gsm-utils (AT command client).
-APT_PKGS := unifont zbar-tools libnfc-bin libnfc-examples libnfc-pn53x-examples gsm-utils
+# (PN532 over UART), gsm-utils and comgt (AT command clients; gcc builds a
+# small DTR shim for gsmctl on a pseudo-terminal).
+APT_PKGS := unifont zbar-tools libnfc-bin libnfc-examples libnfc-pn53x-examples gsm-utils comgt gcc libc6-dev
 deps-apt:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then echo "installing$$missing"; \

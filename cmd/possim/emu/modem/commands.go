@@ -3,6 +3,7 @@ package modem
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,13 @@ func (m *Modem) cme(code int) reply {
 }
 
 var plainError = reply{final: "ERROR"}
+
+// identTest are the test forms of the identification commands: V.250
+// §6.1.4..6.1.6 and 27.007 §5.1..5.4 answer them with a bare OK.
+var identTest = map[string]bool{
+	"AT+CGMI=?": true, "AT+GMI=?": true, "AT+CGMM=?": true, "AT+GMM=?": true,
+	"AT+CGMR=?": true, "AT+GMR=?": true, "AT+CGSN=?": true, "AT+GSN=?": true,
+}
 
 // handle answers one command line. It returns true when the module
 // reboots.
@@ -115,12 +123,33 @@ func (m *Modem) dispatch(key string) reply {
 	case key == "ATE1":
 		m.rt.echo = true
 		return ok()
+	case key == "ATZ" || key == "ATZ0" || key == "AT&F" || key == "AT&F0":
+		// V.250 §6.1.1/§6.1.2: back to the stored / factory profile.
+		// There is no AT&W here, so both restore the power-on values of
+		// echo and AT+CMEE (State.Echo, State.CMEE) and nothing else.
+		m.rt.echo, m.rt.cmee = m.st.Echo, m.st.CMEE
+		return ok()
 	case key == "ATI" || key == "ATI0":
 		return ok(m.st.Manufacturer, m.st.Model, "Revision: "+m.st.Revision)
+	case key == "AT+CGMI" || key == "AT+GMI":
+		return ok(m.st.Manufacturer)
+	case key == "AT+CGMM" || key == "AT+GMM":
+		return ok(m.st.Model)
+	case key == "AT+CGMR" || key == "AT+GMR":
+		return ok(m.st.Revision)
 	case key == "AT+CGSN" || key == "AT+GSN":
 		return ok(m.st.IMEI)
+	case identTest[key]:
+		return ok()
 	case strings.HasPrefix(key, "AT+CMEE"):
 		return m.setting(key[len("AT+CMEE"):], "+CMEE", &m.rt.cmee, 2)
+	case strings.HasPrefix(key, "AT+CMGF"):
+		return m.setting(key[len("AT+CMGF"):], "+CMGF", &m.rt.cmgf, 1)
+	case key == "AT+CSMS?":
+		// 27.005 §3.2.1: <service> 0, MT, MO and broadcast supported.
+		return ok("+CSMS: 0,1,1,1")
+	case strings.HasPrefix(key, "AT+CSCS"):
+		return m.cscs(key[len("AT+CSCS"):])
 	case strings.HasPrefix(key, "AT+QSCLK"):
 		return m.setting(key[len("AT+QSCLK"):], "+QSCLK", &m.rt.sclk, 1)
 	case key == "AT+CPIN?":
@@ -136,11 +165,8 @@ func (m *Modem) dispatch(key string) reply {
 		return m.reg(key[len("AT+CGREG"):], "+CGREG", &m.rt.cgregN, m.cregStat())
 	case strings.HasPrefix(key, "AT+CEREG"):
 		return m.reg(key[len("AT+CEREG"):], "+CEREG", &m.rt.ceregN, m.ceregStat())
-	case key == "AT+COPS?":
-		if !registered(m.cregStat()) {
-			return ok("+COPS: 0")
-		}
-		return ok(fmt.Sprintf(`+COPS: 0,0,"%s",%d`, m.st.Operator, m.act()))
+	case strings.HasPrefix(key, "AT+COPS"):
+		return m.cops(key[len("AT+COPS"):])
 	case key == "AT+QCCID":
 		switch m.st.SIM {
 		case SIMAbsent:
@@ -166,6 +192,86 @@ func (m *Modem) dispatch(key string) reply {
 	case key == "AT+QPOWD" || key == "AT+QPOWD=1" || key == "AT+QPOWD=0":
 		// OK, then POWERED DOWN, then silence.
 		return reply{final: "OK", after: []string{"POWERED DOWN"}, off: true}
+	}
+	return plainError
+}
+
+// operName is the registered operator in <format> f (27.007 §7.3):
+// 0 long alphanumeric, 1 short alphanumeric, 2 numeric (MCC and MNC).
+func (m *Modem) operName(f int) string {
+	switch f {
+	case 1:
+		if m.st.OperatorShort != "" {
+			return m.st.OperatorShort
+		}
+		return m.st.Operator
+	case 2:
+		return m.st.Cell.MCC + m.st.Cell.MNC
+	}
+	return m.st.Operator
+}
+
+// cops handles AT+COPS? / =? / =<mode>[,<format>[,<oper>[,<AcT>]]].
+// Modes 0 (automatic) and 3 (set <format> only) are accepted; manual
+// selection and deregistration (1, 2, 4) are not emulated.
+func (m *Modem) cops(arg string) reply {
+	switch {
+	case arg == "?":
+		if !registered(m.cregStat()) {
+			return ok("+COPS: 0")
+		}
+		f := m.rt.copsFormat
+		return ok(fmt.Sprintf(`+COPS: 0,%d,"%s",%d`, f, m.operName(f), m.act()))
+	case arg == "=?":
+		// <stat> 2: current. Only the registered network is listed.
+		list := ""
+		if registered(m.cregStat()) {
+			list = fmt.Sprintf(`(2,"%s","%s","%s",%d)`, m.operName(0), m.operName(1), m.operName(2), m.act())
+		}
+		return ok("+COPS: " + list + ",,(0-4),(0-2)")
+	case strings.HasPrefix(arg, "="):
+		p := strings.Split(arg[1:], ",")
+		mode, err := strconv.Atoi(p[0])
+		if err != nil || mode < 0 || mode > 4 {
+			return m.cme(50)
+		}
+		f := m.rt.copsFormat
+		if len(p) > 1 {
+			if f, err = strconv.Atoi(p[1]); err != nil || f < 0 || f > 2 {
+				return m.cme(50)
+			}
+		}
+		switch {
+		case mode == 3 && len(p) == 2, mode == 0 && len(p) <= 2:
+			m.rt.copsFormat = f
+			return ok()
+		case mode == 3 || mode == 0:
+			return m.cme(50)
+		}
+		return m.cme(4)
+	}
+	return plainError
+}
+
+// charsets are the AT+CSCS character sets an EC25 lists (27.007 §5.5).
+var charsets = []string{"GSM", "IRA", "UCS2"}
+
+// cscs handles AT+CSCS? / =? / ="<chset>". Only the setting is kept:
+// the emulator sends no text that a character set would change.
+func (m *Modem) cscs(arg string) reply {
+	switch {
+	case arg == "?":
+		return ok(`+CSCS: "` + m.rt.cscs + `"`)
+	case arg == "=?":
+		return ok(`+CSCS: ("` + strings.Join(charsets, `","`) + `")`)
+	case strings.HasPrefix(arg, "="):
+		v, quoted := strings.CutPrefix(arg, `="`)
+		v, closed := strings.CutSuffix(v, `"`)
+		if !quoted || !closed || !slices.Contains(charsets, v) {
+			return m.cme(50)
+		}
+		m.rt.cscs = v
+		return ok()
 	}
 	return plainError
 }

@@ -5,12 +5,18 @@
 //
 // The emulator answers the command set the agent uses (AT, ATE0/1, ATI,
 // AT+CMEE, AT+QSCLK, AT+CPIN?, AT+CSQ, AT+CREG, AT+CGREG, AT+CEREG,
-// AT+COPS?, AT+QCCID, AT+CGSN, AT+QENG="servingcell", AT+QGPS,
-// AT+QGPSEND, AT+QGPSLOC=2, AT+CFUN, AT+QPOWD) in Quectel's framing:
+// AT+COPS, AT+QCCID, AT+CGSN, AT+QENG="servingcell", AT+QGPS,
+// AT+QGPSEND, AT+QGPSLOC=2, AT+CFUN, AT+QPOWD) and what generic AT
+// clients such as gsmctl send first (ATZ, AT&F, AT+CGMI/+GMI,
+// AT+CGMM/+GMM, AT+CGMR/+GMR, AT+GSN, AT+CSCS, AT+CMGF, AT+CSMS?, the
+// AT+COPS=3,<format> and =? forms) in Quectel's framing:
 // every information response and final result code is "\r\n…\r\n", so
 // AT+CSQ gets "\r\n+CSQ: 20,99\r\n\r\nOK\r\n". Echo follows ATE0/ATE1
 // (on at power-on, as on the real module); error answers follow
-// AT+CMEE (plain ERROR, numeric or verbose +CME ERROR).
+// AT+CMEE (plain ERROR, numeric or verbose +CME ERROR); a command it
+// does not know gets plain ERROR whatever AT+CMEE says (V.250 §5.7.1,
+// 27.007 §9.1). Command lines are edited as V.250 §5.2 says: backspace
+// deletes the previous character, other control characters are ignored.
 //
 // State is settable at any time (SIM, registration, signal, operator,
 // ICCID, LTE serving cell, GNSS fix); a registration change emits the
@@ -123,8 +129,12 @@ type State struct {
 	// CSQ and BER are the AT+CSQ answer while the radio is on (99,99
 	// otherwise).
 	CSQ, BER int
-	// Operator is the long alphanumeric name in AT+COPS?.
+	// Operator is the long alphanumeric operator name (AT+COPS <format>
+	// 0, the power-on format).
 	Operator string
+	// OperatorShort is the short alphanumeric name (<format> 1); empty
+	// means Operator. The numeric name (<format> 2) is Cell.MCC+Cell.MNC.
+	OperatorShort string
 	// RAT is "LTE" (default) or "WCDMA": it sets <AcT> and whether
 	// +CEREG reports registration.
 	RAT string
@@ -144,17 +154,18 @@ type State struct {
 // Default returns a registered EC25 on an LTE FDD cell.
 func Default() State {
 	return State{
-		Manufacturer: "Quectel",
-		Model:        "EC25",
-		Revision:     "EC25EFAR06A03M4G",
-		IMEI:         "867929060000001",
-		ICCID:        "89860012345678901234",
-		SIM:          SIMReady,
-		Reg:          1,
-		CSQ:          20,
-		BER:          99,
-		Operator:     "CHN-UNICOM",
-		RAT:          "LTE",
+		Manufacturer:  "Quectel",
+		Model:         "EC25",
+		Revision:      "EC25EFAR06A03M4G",
+		IMEI:          "867929060000001",
+		ICCID:         "89860012345678901234",
+		SIM:           SIMReady,
+		Reg:           1,
+		CSQ:           20,
+		BER:           99,
+		Operator:      "CHN-UNICOM",
+		OperatorShort: "UNICOM",
+		RAT:           "LTE",
 		Cell: LTECell{
 			State: "NOCONN", Duplex: "FDD", MCC: "460", MNC: "01",
 			CellID: 0x1A2B3C4, PCI: 201, EARFCN: 1650, Band: 3, ULBW: 5, DLBW: 5,
@@ -167,17 +178,20 @@ func Default() State {
 
 // runtime is what a power cycle resets.
 type runtime struct {
-	echo    bool
-	cmee    int
-	cregN   int
-	cgregN  int
-	ceregN  int
-	cfun    int
-	gnss    bool
-	sclk    int
-	off     bool // after AT+QPOWD
-	wedged  bool
-	delayed time.Duration // one-shot delay of the next reply
+	echo       bool
+	cmee       int
+	cregN      int
+	cgregN     int
+	ceregN     int
+	cfun       int
+	gnss       bool
+	sclk       int
+	cmgf       int    // AT+CMGF: 0 PDU (power-on), 1 text
+	cscs       string // AT+CSCS: "GSM" at power-on
+	copsFormat int    // AT+COPS=3,<format>: 0 (long alphanumeric) at power-on
+	off        bool   // after AT+QPOWD
+	wedged     bool
+	delayed    time.Duration // one-shot delay of the next reply
 }
 
 // Modem is the emulated module. Its methods are safe for concurrent use.
@@ -201,7 +215,7 @@ func New(s State) *Modem {
 }
 
 func powerOn(s State) runtime {
-	return runtime{echo: s.Echo, cmee: s.CMEE, cfun: 1}
+	return runtime{echo: s.Echo, cmee: s.CMEE, cfun: 1, cscs: "GSM"}
 }
 
 // State returns a copy of the state.
@@ -378,6 +392,9 @@ func (s *session) send(lines ...string) {
 // maxLine is the longest command line the emulator buffers.
 const maxLine = 512
 
+// backspace is the V.250 command line editing character (S5, default 8).
+const backspace = 0x08
+
 // Serve answers AT commands on rw until ctx ends, rw fails, or the
 // module reboots (ErrReboot). A read error ends Serve with that error
 // (io.EOF gives nil). ctx is checked between reads: a Serve blocked in a
@@ -422,7 +439,16 @@ func (m *Modem) Serve(ctx context.Context, rw io.ReadWriter) error {
 			if echo {
 				_ = s.write([]byte{b})
 			}
-			if b == '\n' {
+			if b == backspace { // V.250 §5.2.2: S5 deletes the previous character
+				if len(line) > 0 && !overflow {
+					line = line[:len(line)-1]
+				}
+				continue
+			}
+			if b < ' ' && b != '\r' {
+				// V.250 §5.2.1: other control characters (IA5 0/0..1/15,
+				// the stray LF of a CR LF pair included) are ignored.
+				// gsmctl ends its AT+CFUN=<fun> line with a NUL.
 				continue
 			}
 			if b != '\r' {

@@ -333,6 +333,126 @@ func TestLongLineIsRefused(t *testing.T) {
 	h.expect("\r\nOK\r\n")
 }
 
+// TestIdentityCommands: the 27.007 §5 / V.250 §6.1 identification
+// commands gsmctl's ME reads. An EC25 answers the bare value, no prefix
+// and no "Revision: " (that is ATI's third line).
+func TestIdentityCommands(t *testing.T) {
+	h := serve(t, New(quiet()))
+	for cmd, want := range map[string]string{
+		"AT+CGMI": "Quectel", "AT+GMI": "Quectel",
+		"AT+CGMM": "EC25", "AT+GMM": "EC25",
+		"AT+CGMR": "EC25EFAR06A03M4G", "AT+GMR": "EC25EFAR06A03M4G",
+		"AT+CGSN": "867929060000001", "AT+GSN": "867929060000001",
+	} {
+		h.send(cmd + "\r")
+		h.expect("\r\n" + want + "\r\n\r\nOK\r\n")
+		h.send(cmd + "=?\r")
+		h.expect("\r\nOK\r\n")
+	}
+}
+
+// TestATZRestoresProfile: gsmctl opens with ATZ; it must answer OK and
+// bring echo and AT+CMEE back to the power-on profile.
+func TestATZRestoresProfile(t *testing.T) {
+	m := New(Default()) // echo on, CMEE 1
+	h := serve(t, m)
+	h.send("ATE0\r")
+	h.expect("ATE0\r\r\nOK\r\n")
+	h.send("AT+CMEE=2\r")
+	h.expect("\r\nOK\r\n")
+	h.send("ATZ\r") // not echoed: echo is off when it arrives
+	h.expect("\r\nOK\r\n")
+	if !m.Echo() || m.CMEE() != 1 {
+		t.Fatalf("after ATZ echo=%v CMEE=%d, want true, 1", m.Echo(), m.CMEE())
+	}
+	h.send("AT\r")
+	h.expect("AT\r\r\nOK\r\n")
+	h.send("ATE0\r")
+	h.expect("ATE0\r\r\nOK\r\n")
+	h.send("AT&F\r")
+	h.expect("\r\nOK\r\n")
+	if !m.Echo() {
+		t.Fatal("AT&F left echo off")
+	}
+}
+
+// TestCOPSFormats: AT+COPS=3,<format> selects the name format of
+// AT+COPS? (27.007 §7.3); gsmctl's CURROP reads all three this way.
+func TestCOPSFormats(t *testing.T) {
+	m := New(quiet())
+	h := serve(t, m)
+	for _, c := range []struct{ set, want string }{
+		{"AT+COPS=3,1", `+COPS: 0,1,"UNICOM",7`},
+		{"AT+COPS=3,2", `+COPS: 0,2,"46001",7`},
+		{"AT+COPS=0", `+COPS: 0,2,"46001",7`}, // automatic, format kept
+		{"AT+COPS=0,0", `+COPS: 0,0,"CHN-UNICOM",7`},
+	} {
+		h.send(c.set + "\r")
+		h.expect("\r\nOK\r\n")
+		h.send("AT+COPS?\r")
+		h.expect("\r\n" + c.want + "\r\n\r\nOK\r\n")
+	}
+	h.send("AT+COPS=?\r")
+	h.expect("\r\n+COPS: (2,\"CHN-UNICOM\",\"UNICOM\",\"46001\",7),,(0-4),(0-2)\r\n\r\nOK\r\n")
+	h.send("AT+COPS=3\r") // <format> missing
+	h.expect("\r\n+CME ERROR: 50\r\n")
+	h.send("AT+COPS=3,3\r")
+	h.expect("\r\n+CME ERROR: 50\r\n")
+	h.send("AT+COPS=1,2,\"46000\"\r") // manual selection: not emulated
+	h.expect("\r\n+CME ERROR: 4\r\n")
+	m.Update(func(s *State) { s.OperatorShort = "" })
+	h.send("AT+COPS=3,1\r")
+	h.expect("\r\nOK\r\n")
+	h.send("AT+COPS?\r")
+	h.expect("\r\n+COPS: 0,1,\"CHN-UNICOM\",7\r\n\r\nOK\r\n")
+	m.Update(func(s *State) { s.SIM = SIMAbsent })
+	h.send("AT+COPS=?\r")
+	h.expect("\r\n+COPS: ,,(0-4),(0-2)\r\n\r\nOK\r\n")
+	h.send("AT+COPS?\r")
+	h.expect("\r\n+COPS: 0\r\n\r\nOK\r\n")
+}
+
+// TestCharsetAndSMSSettings: the settings gsmlib's init sends (27.007
+// §5.5 AT+CSCS, 27.005 §3.2.1 AT+CSMS, §3.2.3 AT+CMGF).
+func TestCharsetAndSMSSettings(t *testing.T) {
+	h := serve(t, New(quiet()))
+	for _, c := range []struct{ cmd, want string }{
+		{"AT+CSCS?", "\r\n+CSCS: \"GSM\"\r\n\r\nOK\r\n"},
+		{"AT+CSCS=?", "\r\n+CSCS: (\"GSM\",\"IRA\",\"UCS2\")\r\n\r\nOK\r\n"},
+		{`AT+CSCS="IRA"`, "\r\nOK\r\n"},
+		{"AT+CSCS?", "\r\n+CSCS: \"IRA\"\r\n\r\nOK\r\n"},
+		{`AT+CSCS="UTF-8"`, "\r\n+CME ERROR: 50\r\n"},
+		{"AT+CSCS=GSM", "\r\n+CME ERROR: 50\r\n"},
+		{"AT+CMGF?", "\r\n+CMGF: 0\r\n\r\nOK\r\n"},
+		{"AT+CMGF=1", "\r\nOK\r\n"},
+		{"AT+CMGF?", "\r\n+CMGF: 1\r\n\r\nOK\r\n"},
+		{"AT+CMGF=2", "\r\n+CME ERROR: 50\r\n"},
+		{"AT+CSMS?", "\r\n+CSMS: 0,1,1,1\r\n\r\nOK\r\n"},
+	} {
+		h.send(c.cmd + "\r")
+		h.expect(c.want)
+	}
+}
+
+// TestCommandLineEditing: V.250 §5.2.1/§5.2.2. gsmctl's "-o off" sends
+// "AT+CFUN=0\x00\r"; the NUL must be ignored, not make the command fail.
+func TestCommandLineEditing(t *testing.T) {
+	m := New(quiet())
+	h := serve(t, m)
+	h.send("AT+CFUN=0\x00\r")
+	h.expect("\r\nOK\r\n")
+	if m.CFUN() != 0 {
+		t.Fatalf("CFUN = %d after AT+CFUN=0<NUL>, want 0", m.CFUN())
+	}
+	h.send("ATX\bI\r") // backspace deletes the X
+	h.expect("\r\nQuectel\r\nEC25\r\nRevision: EC25EFAR06A03M4G\r\n\r\nOK\r\n")
+	h.send("\bA\tT\r") // a backspace on an empty line, a TAB ignored
+	h.expect("\r\nOK\r\n")
+	if got := m.Received(); got[0] != "AT+CFUN=0" || got[1] != "ATI" || got[2] != "AT" {
+		t.Fatalf("Received = %q", got)
+	}
+}
+
 // FuzzServe feeds arbitrary bytes: the emulator must neither panic nor
 // hang, whatever it is sent.
 func FuzzServe(f *testing.F) {
@@ -340,6 +460,8 @@ func FuzzServe(f *testing.F) {
 		"AT\r", "ATE1\rAT+CSQ\r", "AT+CFUN=1,1\r", "AT+CMEE=2\rAT+QCCID\r",
 		"AT+QGPS=1\rAT+QGPSLOC=2\r", `AT+QENG="servingcell"` + "\r", "AT+CEREG=2\rAT+CEREG?\r",
 		"AT+CFUN=1,\r", "AT+CMEE=\r", "\x00\xff\r\n", "AT+QPOWD\rAT\r",
+		"ATZ\rATE0\rAT+CGMI\rAT+CGMR\r", "AT+COPS=3,2\rAT+COPS?\rAT+COPS=?\r",
+		"AT+CSCS=\"IRA\"\rAT+CSCS?\rAT+CMGF=1\r", "AT+CFUN=0\x00\r", "\b\bATX\bI\r",
 	} {
 		f.Add([]byte(s))
 	}
