@@ -25,6 +25,26 @@
 //     A; the command stays pending until a card is tapped, the host aborts
 //     it, or a finite MxRtyPassiveActivation runs out), InDataExchange (with
 //     the MI bit both ways), InDeselect, InSelect and InRelease.
+//   - What libnfc's pn532_uart driver also needs (general.go, autopoll.go,
+//     isodep.go): Diagnose (communication line, ROM, RAM, card presence
+//     and antenna tests), ReadRegister and WriteRegister (a plain store:
+//     only the CIU TxMode, RxMode, ManualRCV and BitFraming bits that
+//     frame InCommunicateThru are read back by the emulator), SetParameters
+//     (fAutomaticRATS decides whether a card is activated to ISO/IEC
+//     14443-4), PowerDown (the chip sleeps until a 55 when HSU wake-up is
+//     enabled, else until Reset), InAutoPoll (§7.3.13, nfc-poll) and
+//     InCommunicateThru (§7.3.9): a frame in type B or FeliCa framing
+//     reaches no card (status 01); a type A frame reaches the card in the
+//     ISO/IEC 14443-4 PROTOCOL state, which handles I-blocks, R-blocks
+//     (libnfc's presence check is an R(NAK)) and S(DESELECT) by the
+//     block rules of ISO/IEC 14443-4; short frames, MIFARE-level targets
+//     and chaining are not emulated and refused with the syntax error
+//     frame.
+//   - RF state (rfstate.go): InDeselect (or a raw S(DESELECT)) leaves the
+//     card in HALT, where the next InListPassiveTarget (REQA) skips it
+//     until it is reselected, tapped again, or the RF field goes off
+//     (RFConfiguration, PowerDown, Reset); the field going off also voids
+//     the activations.
 //   - Control: Tap, TapTwo, Remove, Present, Reset, and fault knobs (SetFault):
 //     lost ACKs, corrupt response checksums, stalls, line garbage and a card
 //     pulled away during an exchange. Stats counts APDUs and bytes.

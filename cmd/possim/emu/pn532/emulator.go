@@ -107,6 +107,9 @@ type Stats struct {
 	// APDUs counts command APDUs passed to cards; APDUBytesIn the bytes of
 	// those C-APDUs, APDUBytesOut the bytes of the R-APDUs the cards gave.
 	APDUs, APDUBytesIn, APDUBytesOut int64
+	// RawFrames counts InCommunicateThru frames sent to the RF interface
+	// (libnfc's presence checks, among others).
+	RawFrames int64
 	// CorruptFrames and GarbageBytes count injected faults.
 	CorruptFrames, GarbageBytes int64
 }
@@ -116,6 +119,11 @@ type Stats struct {
 type fieldCard struct {
 	card *emvtest.Card
 	uid  [4]byte
+	// halted is the ISO/IEC 14443-3 HALT state that InDeselect leaves
+	// the card in: it no longer answers the REQA of InListPassiveTarget,
+	// only the WUPA of a reselection; power (a new tap, the RF field
+	// going off) clears it.
+	halted bool
 }
 
 // Emulator is an emulated PN532 with an RF field. Its control methods are

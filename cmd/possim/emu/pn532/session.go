@@ -70,7 +70,18 @@ type target struct {
 	fc     fieldCard
 	gen    uint64 // field generation at activation
 	active bool   // false after InDeselect
-	chain  []byte // rest of an R-APDU held back behind MI
+	// iso4 is set when the activation went on to ISO/IEC 14443-4 (RATS,
+	// with SetParameters fAutomaticRATS): only then does the chip wrap
+	// DataOut in I-blocks for the card.
+	iso4  bool
+	chain []byte // rest of an R-APDU held back behind MI
+	// piccBN is the card's ISO/IEC 14443-4 block number (1 after
+	// activation, toggled by every I-block it receives) and lastBlock the
+	// last I-block it sent (PCB and INF), for raw R-blocks sent through
+	// InCommunicateThru (isodep.go). The emulated chip and card exchange
+	// one I-block each way per APDU.
+	piccBN    byte
+	lastBlock []byte
 }
 
 // pending is what the chip is busy with between host frames.
@@ -88,6 +99,10 @@ type pollReq struct {
 	maxTg int
 	brTy  byte
 	uid   []byte // InitiatorData: only this card, when set
+	rats  bool   // activate ISO/IEC 14443-4 cards (RATS) too
+	// auto holds InAutoPoll's target types, in polling order; nil for
+	// InListPassiveTarget.
+	auto []byte
 }
 
 // session is one power-on of the chip: the state the firmware keeps in RAM.
@@ -106,6 +121,14 @@ type session struct {
 	hostChain []byte // C-APDU parts received with MI set
 	rfRetries byte   // MxRtyPassiveActivation; FF = poll forever
 	resets    uint64 // Emulator.resets when this power-on began
+	params    byte   // SetParameters flags (§7.2.9)
+	// deaf is set by a PowerDown whose WakeUpEnable lacks the HSU bit:
+	// the line cannot wake the chip, only a reset can.
+	deaf bool
+	// regs holds what WriteRegister stored, for ReadRegister. It is a
+	// plain store: no register changes how the emulated RF front end
+	// behaves.
+	regs map[uint16]byte
 }
 
 // newSession is the chip's state at power-on: asleep, nothing listed,
@@ -113,7 +136,8 @@ type session struct {
 func newSession(ctx context.Context, e *Emulator, w io.Writer) *session {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return &session{ctx: ctx, e: e, w: w, asleep: true, rfRetries: 0xFF, resets: e.resets}
+	e.fieldOffLocked() // an unpowered chip has no RF field
+	return &session{ctx: ctx, e: e, w: w, asleep: true, rfRetries: 0xFF, resets: e.resets, params: paramDefault}
 }
 
 // feed takes bytes from the line.
@@ -130,6 +154,9 @@ func (s *session) feed(chunk []byte) {
 		s.lineFree = start.Add(time.Duration(len(chunk)) * time.Second * 10 / time.Duration(e.opts.Baud))
 	}
 	if s.asleep {
+		if s.deaf {
+			return // powered down with no HSU wake-up: only a reset helps
+		}
 		i := bytes.IndexByte(chunk, 0x55)
 		if i < 0 {
 			return // asleep: the bytes are lost
@@ -241,6 +268,20 @@ func (s *session) execute(cmd byte, p []byte) error {
 	e := s.e
 	e.log.Debug("pn532 emulator: command", "cmd", commandName(cmd), "params_len", len(p))
 	switch cmd {
+	case cmdDiagnose:
+		return s.diagnose(p)
+	case cmdReadRegister:
+		return s.readRegister(p)
+	case cmdWriteRegister:
+		return s.writeRegister(p)
+	case cmdSetParameters:
+		return s.setParameters(p)
+	case cmdPowerDown:
+		return s.powerDown(p)
+	case cmdInCommunicateThru:
+		return s.inCommunicateThru(p)
+	case cmdInAutoPoll:
+		return s.inAutoPoll(p)
 	case cmdGetFirmwareVersion:
 		return s.respond(cmd, firmwareVersion, 0)
 	case cmdSAMConfiguration:
@@ -270,11 +311,18 @@ func (s *session) rfConfiguration(p []byte) error {
 	if !ok || len(p)-1 != want {
 		return s.syntaxError(cmdRFConfiguration, "CfgItem/length")
 	}
-	if p[0] == 0x05 {
+	switch p[0] {
+	case 0x05:
 		s.rfRetries = p[3] // MxRtyATR, MxRtyPSL, MxRtyPassiveActivation
+	case 0x01:
+		if p[1]&0x01 == 0 {
+			// RF field off: the cards lose power, so activations and
+			// HALT states end. Switching it on needs no action:
+			// InListPassiveTarget switches the field on itself.
+			s.e.fieldOff()
+		}
 	}
-	// The RF field item (01) needs no action: InListPassiveTarget switches
-	// the field on itself, and the analog settings change nothing here.
+	// The analog settings change nothing here.
 	return s.respond(cmdRFConfiguration, nil, 0)
 }
 
@@ -285,7 +333,7 @@ func (s *session) inListPassiveTarget(p []byte) error {
 	// Listing starts afresh: targets of an earlier poll are forgotten.
 	s.targets = nil
 	s.hostChain = nil
-	req := &pollReq{maxTg: int(p[0]), brTy: p[1]}
+	req := &pollReq{maxTg: int(p[0]), brTy: p[1], rats: s.params&paramAutoRATS != 0}
 	if p[1] == 0x00 && len(p) > 2 {
 		uid, ok := parseInitiatorUID(p[2:])
 		if !ok {
@@ -328,6 +376,9 @@ func (s *session) progress() error {
 		s.pend = nil
 		return s.send(pd.frame, true)
 	}
+	if pd.poll.auto != nil {
+		return s.progressAutoPoll(pd)
+	}
 	found := s.activate(pd.poll)
 	if len(found) == 0 {
 		if pd.due.IsZero() || now.Before(pd.due) {
@@ -340,13 +391,22 @@ func (s *session) progress() error {
 	s.targets = found
 	out := []byte{byte(len(found))}
 	for _, t := range found {
-		out = append(out, t.tg)
-		out = append(out, sensRes...)
-		out = append(out, selResISO14443_4, byte(len(t.fc.uid)))
-		out = append(out, t.fc.uid[:]...)
-		out = append(out, ats...)
+		out = append(out, t.targetData()...)
 	}
 	return s.respond(cmdInListPassiveTarget, out, 0)
+}
+
+// targetData is the 106 kbps type A target data of §7.3.5: Tg,
+// SENS_RES, SEL_RES, NFCIDLength, NFCID1, and the ATS when the card was
+// activated to ISO/IEC 14443-4.
+func (t *target) targetData() []byte {
+	out := append([]byte{t.tg}, sensRes...)
+	out = append(out, selResISO14443_4, byte(len(t.fc.uid)))
+	out = append(out, t.fc.uid[:]...)
+	if t.iso4 {
+		out = append(out, ats...)
+	}
+	return out
 }
 
 // activate returns the cards a poll finds, up to MaxTg, as new targets.
@@ -362,11 +422,15 @@ func (s *session) activate(req *pollReq) []*target {
 		if req.uid != nil && !bytes.Equal(req.uid, fc.uid[:]) {
 			continue
 		}
+		if fc.halted {
+			continue // §7.3.5 polls with REQA, which a halted card ignores
+		}
 		if len(out) == req.maxTg {
 			break
 		}
 		fc.card.Reset() // activation: RATS on a card that starts afresh
-		out = append(out, &target{tg: byte(len(out) + 1), fc: fc, gen: e.gen, active: true})
+		out = append(out, &target{tg: byte(len(out) + 1), fc: fc, gen: e.gen, active: true,
+			iso4: req.rats, piccBN: 1})
 	}
 	return out
 }
@@ -406,6 +470,19 @@ func (s *session) inDataExchange(p []byte) error {
 		s.hostChain, t.chain = nil, nil
 		return s.respond(cmd, []byte{statusTimeout}, e.opts.CardTimeout)
 	}
+	if t.active && s.cardHalted(t) {
+		// A raw S(DESELECT) (InCommunicateThru) halted the card behind
+		// the chip's back: it ignores the I-block.
+		s.hostChain, t.chain = nil, nil
+		return s.respond(cmd, []byte{statusTimeout}, e.opts.CardTimeout)
+	}
+	if !t.iso4 {
+		// Activated without RATS (fAutomaticRATS off): the chip sends
+		// DataOut as a bare ISO/IEC 14443-3 frame, which an EMV card in
+		// the ACTIVE state does not answer.
+		s.hostChain = nil
+		return s.respond(cmd, []byte{statusTimeout}, e.opts.CardTimeout)
+	}
 	if len(t.chain) > 0 {
 		if len(out) == 0 && !mi {
 			return s.sendPart(t)
@@ -413,9 +490,9 @@ func (s *session) inDataExchange(p []byte) error {
 		t.chain = nil // a new exchange replaces the unread rest
 	}
 	if !t.active {
-		// §7.3.8: a deselected target is selected again first.
-		t.fc.card.Reset()
-		t.active = true
+		// §7.3.8: a deselected target is selected again first (WUPA
+		// wakes it from HALT).
+		s.reselect(t)
 	}
 	if mi {
 		// The host sends a long C-APDU in parts: keep this one, the card
@@ -450,6 +527,8 @@ func (s *session) inDataExchange(p []byte) error {
 		e.Remove()
 		return s.respond(cmd, []byte{statusTimeout}, e.opts.CardTimeout)
 	}
+	t.piccBN ^= 1
+	t.lastBlock = append([]byte{pcbI | t.piccBN}, resp...)
 	t.chain = resp
 	return s.sendPart(t)
 }
@@ -497,6 +576,9 @@ func (s *session) targetCommand(cmd byte, p []byte) error {
 	case cmdInDeselect:
 		for _, t := range hit {
 			t.active, t.chain = false, nil
+			// S(DESELECT) (HLTA for a level-3 target) puts the card
+			// in HALT.
+			s.setHalted(t, true)
 		}
 	case cmdInSelect:
 		t := hit[0]
@@ -504,8 +586,7 @@ func (s *session) targetCommand(cmd byte, p []byte) error {
 			return s.respond(cmd, []byte{statusTimeout}, s.e.opts.CardTimeout)
 		}
 		if !t.active {
-			t.fc.card.Reset()
-			t.active = true
+			s.reselect(t)
 		}
 	}
 	return s.respond(cmd, []byte{statusOK}, 0)
@@ -598,6 +679,21 @@ func (s *session) send(frame []byte, response bool) error {
 // commandName names a command code for logs.
 func commandName(cmd byte) string {
 	switch cmd {
+	case cmdDiagnose:
+		return "Diagnose"
+	case cmdReadRegister:
+		return "ReadRegister"
+	case cmdWriteRegister:
+		return "WriteRegister"
+	case cmdSetParameters:
+		return "SetParameters"
+	case cmdPowerDown:
+		return "PowerDown"
+	case cmdInCommunicateThru:
+		return "InCommunicateThru"
+	case cmdInAutoPoll:
+		return "InAutoPoll"
+
 	case cmdGetFirmwareVersion:
 		return "GetFirmwareVersion"
 	case cmdSAMConfiguration:
