@@ -54,6 +54,8 @@ merchant and technician (talk to the running agent over its local API):
   diag [--json]              hardware self-test: serial ports, reader, printer,
                              scanner, modem (exit 1 when a required device fails)
   reversal retry ID          send a reversal flagged for manual handling again
+  reprint [ID] [--merchant]  print a receipt again, marked REPRINT (default: the
+                             last sale, customer copy)
   tamper clear               unlock payments after a tamper alarm (case inspected)
   sim tap [SCHEME]           standin board only: tap a stand-in test card
   keys load --component HEX [--component HEX ...] | --file FILE
@@ -106,6 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSync(ctx, rest, stdout)
 	case "reversal":
 		return cmdReversal(ctx, rest, stdout)
+	case "reprint":
+		return cmdReprint(ctx, rest, stdout)
 	case "tamper":
 		return cmdTamper(ctx, rest, stdout)
 	case "iso8583":

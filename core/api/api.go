@@ -11,6 +11,7 @@
 //	GET  /v1/status                engine and journal status
 //	GET  /v1/transactions?limit=N  newest first, masked
 //	GET  /v1/transactions/{id}     one transaction, masked
+//	POST /v1/transactions/{id}/reprint  {"copy":"merchant"} optional -> 202; {id} "last": the newest with a receipt
 //	GET  /v1/journal/verify        runs the journal's consistency check in the agent
 //	GET  /v1/diag                  the board's device self-test
 //	POST /v1/tamper/clear          a technician clears the tamper latch
@@ -31,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -38,6 +40,7 @@ import (
 	"github.com/posagent/posagent/core/clock"
 	"github.com/posagent/posagent/core/money"
 	"github.com/posagent/posagent/core/payment"
+	"github.com/posagent/posagent/core/receipt"
 	coresync "github.com/posagent/posagent/core/sync"
 	"github.com/posagent/posagent/core/txn"
 )
@@ -46,6 +49,7 @@ import (
 type Payments interface {
 	StartSale(ctx context.Context, r payment.SaleRequest) (*payment.Session, error)
 	Status() payment.Status
+	Reprint(ctx context.Context, rec txn.Record, c receipt.Copy) (payment.PrintJob, error)
 }
 
 // Journal is what the API needs from the journal for reading.
@@ -121,6 +125,7 @@ func New(cfg Config, p Payments, j Journal, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("GET /v1/transactions", s.transactions)
 	s.mux.HandleFunc("GET /v1/transactions/{id}", s.transaction)
+	s.mux.HandleFunc("POST /v1/transactions/{id}/reprint", s.reprint)
 	s.mux.HandleFunc("GET /v1/journal/verify", s.verify)
 	s.mux.HandleFunc("GET /v1/diag", s.diag)
 	s.mux.HandleFunc("POST /v1/tamper/clear", s.clearTamper)
@@ -358,6 +363,67 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, Masked(rec))
+}
+
+// ReprintRequest is the optional body of POST /v1/transactions/{id}/reprint.
+type ReprintRequest struct {
+	// Copy is "customer" (default) or "merchant".
+	Copy receipt.Copy `json:"copy,omitempty"`
+}
+
+// ReprintResponse answers POST /v1/transactions/{id}/reprint.
+type ReprintResponse struct {
+	TxnID txn.ID       `json:"txn_id"`
+	Copy  receipt.Copy `json:"copy"`
+	Job   uint64       `json:"job"`
+}
+
+// reprint queues a receipt again: {id} names the transaction, or "last"
+// the newest one that has a receipt.
+func (s *Server) reprint(w http.ResponseWriter, r *http.Request) {
+	if !s.needJournal(w) {
+		return
+	}
+	var req ReprintRequest
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			writeErr(w, http.StatusBadRequest, "bad_request", fmt.Errorf("reprint body: %w", err))
+			return
+		}
+	}
+	if req.Copy == "" {
+		req.Copy = receipt.CustomerCopy
+	}
+	var rec txn.Record
+	if id := r.PathValue("id"); id == "last" {
+		recent, err := s.journal.Recent(r.Context(), 50)
+		if err != nil {
+			writeErr(w, http.StatusInternalServerError, "journal", err)
+			return
+		}
+		i := slices.IndexFunc(recent, func(x txn.Record) bool { return payment.Reprintable(x.State) })
+		if i < 0 {
+			writeErr(w, http.StatusNotFound, "not_found", errors.New("no recent transaction has a receipt to reprint"))
+			return
+		}
+		rec = recent[i]
+	} else {
+		var err error
+		if rec, err = s.journal.Get(r.Context(), txn.ID(id)); err != nil {
+			writeErr(w, http.StatusNotFound, "not_found", err)
+			return
+		}
+	}
+	job, err := s.payments.Reprint(r.Context(), rec, req.Copy)
+	switch {
+	case errors.Is(err, payment.ErrNoReceipt):
+		writeErr(w, http.StatusConflict, "no_receipt", err)
+		return
+	case err != nil:
+		writeErr(w, http.StatusBadRequest, "reprint", err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, ReprintResponse{TxnID: rec.ID, Copy: req.Copy, Job: job.Seq})
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {

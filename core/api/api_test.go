@@ -307,3 +307,43 @@ func TestStatusTimeFromInjectedClock(t *testing.T) {
 		t.Fatalf("status time %v, want %v in UTC", st.Time, at)
 	}
 }
+
+func TestReprintEndpoint(t *testing.T) {
+	r := newRig(t, "")
+	post := func(path, body string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		r.srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+		return rec
+	}
+	if rec := post("/v1/transactions/last/reprint", ""); rec.Code != http.StatusNotFound {
+		t.Fatalf("reprint last with no sale: %d %s", rec.Code, rec.Body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id, err := r.cl.StartSale(ctx, "12.34", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last payment.Event
+	done := make(chan error, 1)
+	go func() { done <- r.cl.Follow(ctx, id, func(ev payment.Event) { last = ev }) }()
+	for r.cards.Tap(standin.TestCards["UnionPay"]) != nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := <-done; err != nil || last.Record == nil {
+		t.Fatalf("sale: %v %+v", err, last)
+	}
+	res, err := r.cl.Reprint(ctx, "last", receipt.MerchantCopy)
+	if err != nil || res.TxnID != last.Record.ID || res.Copy != receipt.MerchantCopy || res.Job == 0 {
+		t.Fatalf("reprint: %+v %v", res, err)
+	}
+	if rec := post("/v1/transactions/"+string(last.Record.ID)+"/reprint", `{"copy":"both"}`); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "both") {
+		t.Fatalf("bad copy: %d %s", rec.Code, rec.Body)
+	}
+	if rec := post("/v1/transactions/"+string(last.Record.ID)+"/reprint", `{"copy":`); rec.Code != http.StatusBadRequest {
+		t.Fatalf("bad body: %d %s", rec.Code, rec.Body)
+	}
+	if rec := post("/v1/transactions/0000000000000999/reprint", ""); rec.Code != http.StatusNotFound {
+		t.Fatalf("unknown id: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/posagent/posagent/core/payment"
+	"github.com/posagent/posagent/core/receipt"
 	coresync "github.com/posagent/posagent/core/sync"
 	"github.com/posagent/posagent/core/txn"
 )
@@ -244,4 +245,12 @@ func (c *Client) SyncDrain(ctx context.Context, fn func(coresync.Progress)) (cor
 // queue.
 func (c *Client) RetryReversal(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/v1/reversals/"+id+"/retry", nil, nil)
+}
+
+// Reprint queues a receipt again: id names the transaction, or "last" the
+// newest one with a receipt; c is the copy ("" for the customer's).
+func (c *Client) Reprint(ctx context.Context, id string, cp receipt.Copy) (ReprintResponse, error) {
+	var out ReprintResponse
+	err := c.do(ctx, http.MethodPost, "/v1/transactions/"+id+"/reprint", ReprintRequest{Copy: cp}, &out)
+	return out, err
 }

@@ -214,3 +214,19 @@ func displayWidth(s string) int {
 	}
 	return w
 }
+
+// ReprintLine marks a receipt printed again on request.
+const ReprintLine = "重打印 REPRINT"
+
+// AsReprint returns a copy of r marked as a reprint: a bold centred
+// ReprintLine under the copy name, so a reprint can never pass for a
+// second sale.
+func (r Receipt) AsReprint() Receipt {
+	out := r
+	out.Lines = make([]Line, 0, len(r.Lines)+1)
+	at := min(2, len(r.Lines)) // after the title and the copy name
+	out.Lines = append(out.Lines, r.Lines[:at]...)
+	out.Lines = append(out.Lines, Line{Text: ReprintLine, Align: Center, Bold: true})
+	out.Lines = append(out.Lines, r.Lines[at:]...)
+	return out
+}

@@ -116,3 +116,15 @@ func FuzzWrap(f *testing.F) {
 		}
 	})
 }
+
+func TestAsReprint(t *testing.T) {
+	orig := Build(Merchant{Name: "x"}, sample(txn.Approved), CustomerCopy, nil)
+	n := len(orig.Lines)
+	r := orig.AsReprint()
+	if len(orig.Lines) != n {
+		t.Fatal("AsReprint changed the original")
+	}
+	if len(r.Lines) != n+1 || r.Lines[2].Text != ReprintLine || !r.Lines[2].Bold || r.Lines[1].Text != orig.Lines[1].Text || r.QR != orig.QR {
+		t.Fatalf("reprint lines: %+v", r.Lines[:4])
+	}
+}
