@@ -36,6 +36,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/posagent/posagent/scripts/crosscheck"
 )
 
 const (
@@ -43,35 +45,6 @@ const (
 	isoLibVersion = "2.6.7"
 	isoLibScript  = "scripts/crosscheck/iso8583.js"
 )
-
-// requireCrossCheck skips the test when an external tool is missing, or
-// fails it when POSAGENT_REQUIRE_CROSSCHECK=1 (make test sets it).
-func requireCrossCheck(t *testing.T, what, provider string) {
-	t.Helper()
-	if os.Getenv("POSAGENT_REQUIRE_CROSSCHECK") == "1" {
-		t.Fatalf("cross-check needs %s, which is missing: install %s", what, provider)
-	}
-	t.Skipf("cross-check skipped: %s is missing (install %s; POSAGENT_REQUIRE_CROSSCHECK=1 makes this a failure)", what, provider)
-}
-
-// moduleRoot walks up from the working directory to the directory holding go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("no go.mod above the test's working directory")
-		}
-		dir = up
-	}
-}
 
 // elfGOARCH returns the GOARCH of an ELF executable, or "" when the file is
 // not an ELF executable this test knows (a wrapper script, say).
@@ -107,7 +80,7 @@ func newISOLib(t *testing.T) *isoLib {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		requireCrossCheck(t, "node", "the Debian package nodejs (node 20)")
+		crosscheck.Missing(t, "node", "the Debian package nodejs (node 20)")
 	}
 	if real, err := filepath.EvalSymlinks(node); err == nil {
 		if arch := elfGOARCH(real); arch != "" && arch != runtime.GOARCH {
@@ -116,7 +89,7 @@ func newISOLib(t *testing.T) *isoLib {
 			t.Skipf("the node cross-check runs in the amd64 pass of make test (node is %s, this test binary is %s)", arch, runtime.GOARCH)
 		}
 	}
-	root := moduleRoot(t)
+	root := crosscheck.ModuleRoot(t)
 	script := filepath.Join(root, isoLibScript)
 	if _, err := os.Stat(script); err != nil {
 		t.Fatalf("driver script: %v", err)
@@ -124,7 +97,7 @@ func newISOLib(t *testing.T) *isoLib {
 	dir := filepath.Dir(script)
 	pj, err := os.ReadFile(filepath.Join(dir, "node_modules", isoLibName, "package.json"))
 	if err != nil {
-		requireCrossCheck(t, "the npm package "+isoLibName+"@"+isoLibVersion, "it with `npm ci` in scripts/crosscheck")
+		crosscheck.Missing(t, "the npm package "+isoLibName+"@"+isoLibVersion, "it with `npm ci` in scripts/crosscheck")
 	}
 	var meta struct {
 		Version string `json:"version"`

@@ -31,51 +31,9 @@ import (
 	"time"
 
 	drv "github.com/posagent/posagent/drivers/escpos"
+
+	"github.com/posagent/posagent/scripts/crosscheck"
 )
-
-// crossRequireEnv makes a missing cross-check tool a failure (make test
-// sets it) instead of a skip.
-const crossRequireEnv = "POSAGENT_REQUIRE_CROSSCHECK"
-
-// crossMissing stops a cross-check that lacks an external tool: a skip
-// normally, a failure naming the tool and how to install it when
-// POSAGENT_REQUIRE_CROSSCHECK=1.
-func crossMissing(t *testing.T, what, install string) {
-	t.Helper()
-	if os.Getenv(crossRequireEnv) == "1" {
-		t.Fatalf("%s is missing (%s) and %s=1", what, install, crossRequireEnv)
-	}
-	t.Skipf("%s is missing (%s): cross-check skipped", what, install)
-}
-
-// crossTool returns the path of an executable or stops the test.
-func crossTool(t *testing.T, name, install string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		crossMissing(t, name, install)
-	}
-	return p
-}
-
-// moduleRoot walks up from the test's directory to go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = up
-	}
-}
 
 // encJob is one job for escpos.mjs: encoder options and method calls.
 type encJob struct {
@@ -277,12 +235,12 @@ func encoded(t *testing.T, name string) encResult {
 	if _, ok := crossJobs[name]; !ok {
 		t.Fatalf("no cross-check job %q", name)
 	}
-	node := crossTool(t, "node", "Node.js 18 or later: apt-get install nodejs npm")
-	root := moduleRoot(t)
+	node := crosscheck.Tool(t, "node", "Node.js 18 or later: apt-get install nodejs npm")
+	root := crosscheck.ModuleRoot(t)
 	script := filepath.Join(root, "scripts", "crosscheck", "escpos.mjs")
 	pkg := filepath.Join(root, "scripts", "crosscheck", "node_modules", "esc-pos-encoder", "package.json")
 	if _, err := os.Stat(pkg); err != nil {
-		crossMissing(t, "npm package esc-pos-encoder", "npm ci --prefix scripts/crosscheck")
+		crosscheck.Missing(t, "npm package esc-pos-encoder", "npm ci --prefix scripts/crosscheck")
 	}
 	crossRun.once.Do(func() {
 		in, err := json.Marshal(map[string]any{"jobs": crossJobs})
@@ -334,7 +292,7 @@ func crossPrint(t *testing.T, data []byte) (Receipt, *Printer) {
 // sorted (zbar's order is its scan order).
 func crossZbar(t *testing.T, r Receipt) []string {
 	t.Helper()
-	bin := crossTool(t, "zbarimg", "apt-get install zbar-tools")
+	bin := crosscheck.Tool(t, "zbarimg", "apt-get install zbar-tools")
 	f := filepath.Join(t.TempDir(), "r.png")
 	if err := os.WriteFile(f, r.PNG, 0o644); err != nil {
 		t.Fatal(err)
@@ -353,7 +311,7 @@ func crossZbar(t *testing.T, r Receipt) []string {
 func crossFont(t *testing.T) {
 	t.Helper()
 	if _, err := LoadFont(); err != nil {
-		crossMissing(t, "GNU Unifont", "apt-get install unifont")
+		crosscheck.Missing(t, "GNU Unifont", "apt-get install unifont")
 	}
 }
 
@@ -569,7 +527,7 @@ func TestCrossEncoderSpacesBeforeInit(t *testing.T) {
 // values 0x31 = 49 and 0x32 = 50: the printer (and zbar) read "AB4950".
 // drivers/escpos escapes it and the symbol reads "AB{C12".
 func TestCrossEncoderCode128Brace(t *testing.T) {
-	crossTool(t, "zbarimg", "apt-get install zbar-tools")
+	crosscheck.Tool(t, "zbarimg", "apt-get install zbar-tools")
 	res := encoded(t, "code128-brace")
 	r, _ := crossPrint(t, res.Bytes(t))
 	if pr := problems(t, r); len(pr) != 0 {

@@ -37,28 +37,9 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/cmd/possim/emu/ptydev"
+
+	"github.com/posagent/posagent/scripts/crosscheck"
 )
-
-// requireCrosscheck is the environment variable (set by make test) that
-// turns a missing external tool from a skip into a failure.
-const requireCrosscheck = "POSAGENT_REQUIRE_CROSSCHECK"
-
-// needTool returns the path of tool. When it is missing the test is
-// skipped, or fails under POSAGENT_REQUIRE_CROSSCHECK=1, naming the
-// Debian package that provides it.
-func needTool(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("%s is not installed (apt-get install %s): %v", tool, pkg, err)
-	if os.Getenv(requireCrosscheck) == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // modemLinesShim is preloaded into gsmctl. gsmlib opens the port by
 // pulsing DTR (ioctl TIOCMBIC/TIOCMBIS) and gives up when that fails; a
@@ -99,7 +80,7 @@ int ioctl(int fd, unsigned long req, ...) {
 // buildShim compiles modemLinesShim and returns the shared object.
 func buildShim(t *testing.T) string {
 	t.Helper()
-	cc := needTool(t, "cc", "gcc libc6-dev")
+	cc := crosscheck.Tool(t, "cc", "apt-get install gcc libc6-dev")
 	dir := t.TempDir()
 	src, so := filepath.Join(dir, "modemlines.c"), filepath.Join(dir, "modemlines.so")
 	if err := os.WriteFile(src, []byte(modemLinesShim), 0o644); err != nil {
@@ -200,7 +181,7 @@ var gsmctlLine = regexp.MustCompile(`^<([A-Z]+[0-9.]*)>\s*(.*)$`)
 // lines by tag, with runs of blanks folded to one.
 func (r *xrig) gsmctl(shim string, args ...string) (map[string]string, string, error) {
 	r.t.Helper()
-	bin := needTool(r.t, "gsmctl", "gsm-utils")
+	bin := crosscheck.Tool(r.t, "gsmctl", "apt-get install gsm-utils")
 	stdout, stderr, err := r.run([]string{"LD_PRELOAD=" + shim}, bin,
 		append([]string{"-d", r.link, "-b", "115200"}, args...)...)
 	got := map[string]string{}
@@ -223,7 +204,7 @@ var gsmlibInit = []string{"ATZ", "ATE0", "AT+CMEE=1", "AT+CMGF=0", "AT+CGMI", "A
 // state; it also pins the bytes of gsmlib's initialisation exchange.
 func TestCrossGsmctlStatus(t *testing.T) {
 	t.Parallel()
-	needTool(t, "gsmctl", "gsm-utils")
+	crosscheck.Tool(t, "gsmctl", "apt-get install gsm-utils")
 	st := Default()
 	st.CSQ, st.BER = 23, 3 // not the defaults, so a constant cannot pass
 	r := newXRig(t, st)
@@ -295,7 +276,7 @@ func TestCrossGsmctlStatus(t *testing.T) {
 // SIM PIN, then radio off and on with gsmctl's own operations.
 func TestCrossGsmctlStateAndCFUN(t *testing.T) {
 	t.Parallel()
-	needTool(t, "gsmctl", "gsm-utils")
+	crosscheck.Tool(t, "gsmctl", "apt-get install gsm-utils")
 	r := newXRig(t, Default())
 	shim := buildShim(t)
 
@@ -341,7 +322,7 @@ func TestCrossGsmctlStateAndCFUN(t *testing.T) {
 // (CMEE=1, which gsmlib sets); gsmlib must decode the code itself.
 func TestCrossGsmctlCMEError(t *testing.T) {
 	t.Parallel()
-	needTool(t, "gsmctl", "gsm-utils")
+	crosscheck.Tool(t, "gsmctl", "apt-get install gsm-utils")
 	st := Default()
 	st.SIM = SIMAbsent
 	r := newXRig(t, st)
@@ -362,7 +343,7 @@ func TestCrossGsmctlCMEError(t *testing.T) {
 // AT+CPIN?, AT+CREG?, AT+COPS?, AT+CSQ) and "reg" on a roaming module.
 func TestCrossComgt(t *testing.T) {
 	t.Parallel()
-	bin := needTool(t, "comgt", "comgt")
+	bin := crosscheck.Tool(t, "comgt", "apt-get install comgt")
 	st := Default()
 	st.CSQ, st.BER = 17, 2
 	r := newXRig(t, st)
@@ -434,7 +415,7 @@ exit 0
 // +CME ERROR: 10, its verbose text, or ERROR (27.007 §9.1).
 func TestCrossComgtErrorPaths(t *testing.T) {
 	t.Parallel()
-	bin := needTool(t, "comgt", "comgt")
+	bin := crosscheck.Tool(t, "comgt", "apt-get install comgt")
 	st := Default()
 	st.SIM = SIMAbsent
 	r := newXRig(t, st)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/posagent/posagent/cmd/possim/emu/ptydev"
 	"github.com/posagent/posagent/core/emv/emvtest"
+
+	"github.com/posagent/posagent/scripts/crosscheck"
 )
 
 // These tests check the emulator against libnfc 1.8 (Debian packages
@@ -31,26 +33,6 @@ import (
 
 // libnfcBaud is the HSU rate possim and libnfc's pn532_uart default use.
 const libnfcBaud = 115200
-
-// libnfcRequireEnv turns a missing libnfc tool into a failure (make test
-// sets it) instead of a skip.
-const libnfcRequireEnv = "POSAGENT_REQUIRE_CROSSCHECK"
-
-// libnfcTool returns the path of a libnfc tool, or skips the test (fails
-// it with POSAGENT_REQUIRE_CROSSCHECK=1) naming the Debian package that
-// provides it.
-func libnfcTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv(libnfcRequireEnv) == "1" {
-		t.Fatalf("%s is missing (apt-get install -y %s) and %s=1", name, pkg, libnfcRequireEnv)
-	}
-	t.Skipf("%s is missing (apt-get install -y %s): libnfc cross-check skipped", name, pkg)
-	return ""
-}
 
 // libnfcRig is an emulator served on a pseudo-terminal, as possim serves
 // it, for libnfc to open.
@@ -238,7 +220,7 @@ func checkLine(t *testing.T, r *libnfcRig) {
 // SAMConfiguration, Diagnose, GetFirmwareVersion, SetParameters) and
 // reports a PN532 with the emulator's firmware version.
 func TestLibnfcScanDevice(t *testing.T) {
-	tool := libnfcTool(t, "nfc-scan-device", "libnfc-bin")
+	tool := crosscheck.Tool(t, "nfc-scan-device", "apt-get install -y libnfc-bin")
 	r := newLibnfcRig(t)
 	x := r.runOK(t, "", tool, "-v")
 	if !strings.Contains(x.stdout, "1 NFC device(s) found") || !strings.Contains(x.stdout, r.connstring()) {
@@ -255,7 +237,7 @@ func TestLibnfcScanDevice(t *testing.T) {
 // TestLibnfcDiagnose: pn53x-diagnose runs the communication line, ROM and
 // RAM self tests (Diagnose, §7.2.1).
 func TestLibnfcDiagnose(t *testing.T) {
-	tool := libnfcTool(t, "pn53x-diagnose", "libnfc-pn53x-examples")
+	tool := crosscheck.Tool(t, "pn53x-diagnose", "apt-get install -y libnfc-pn53x-examples")
 	r := newLibnfcRig(t)
 	x := r.runOK(t, "", tool)
 	for _, test := range []string{"Communication line test", "ROM test", "RAM test"} {
@@ -271,8 +253,8 @@ func TestLibnfcDiagnose(t *testing.T) {
 // nothing else. It runs after nfc-scan-device, which left the chip in
 // PowerDown: nfc-list must wake it again.
 func TestLibnfcListOneCard(t *testing.T) {
-	scan := libnfcTool(t, "nfc-scan-device", "libnfc-bin")
-	list := libnfcTool(t, "nfc-list", "libnfc-bin")
+	scan := crosscheck.Tool(t, "nfc-scan-device", "apt-get install -y libnfc-bin")
+	list := crosscheck.Tool(t, "nfc-list", "apt-get install -y libnfc-bin")
 	r := newLibnfcRig(t)
 	r.emu.Tap(emvtest.UnionPay())
 	r.runOK(t, "", scan, "-v")
@@ -303,7 +285,7 @@ func TestLibnfcListOneCard(t *testing.T) {
 // emulator's finite poll (MxRtyPassiveActivation from RFConfiguration)
 // ends every InListPassiveTarget with NbTg 0 within libnfc's timeout.
 func TestLibnfcListNoCard(t *testing.T) {
-	tool := libnfcTool(t, "nfc-list", "libnfc-bin")
+	tool := crosscheck.Tool(t, "nfc-list", "apt-get install -y libnfc-bin")
 	r := newLibnfcRig(t)
 	x := r.runOK(t, "", tool, "-v", "-t", "1")
 	if found := parseFound(x.stdout); len(found) != 1 || found["ISO14443A"] != 0 {
@@ -319,7 +301,7 @@ func TestLibnfcListNoCard(t *testing.T) {
 // with MaxTg 1 and deselecting each card found (InDeselect puts it in
 // HALT, where it ignores the next poll's REQA). Both cards are listed.
 func TestLibnfcListTwoCards(t *testing.T) {
-	tool := libnfcTool(t, "nfc-list", "libnfc-bin")
+	tool := crosscheck.Tool(t, "nfc-list", "apt-get install -y libnfc-bin")
 	r := newLibnfcRig(t)
 	r.emu.TapTwo(emvtest.UnionPay(), emvtest.Visa())
 	x := r.runOK(t, "", tool, "-t", "1")
@@ -353,7 +335,7 @@ var reRx = regexp.MustCompile(`(?m)Rx:((?:\s+[0-9a-fA-F]{2})*)\s*$`)
 // then InDataExchange with SELECT 2PAY.SYS.DDF01. The answer is status 00
 // and the card's FCI (6F …) with SW 90 00.
 func TestLibnfcTamashellSelectPPSE(t *testing.T) {
-	tool := libnfcTool(t, "pn53x-tamashell", "libnfc-pn53x-examples")
+	tool := crosscheck.Tool(t, "pn53x-tamashell", "apt-get install -y libnfc-pn53x-examples")
 	r := newLibnfcRig(t)
 	r.emu.Tap(emvtest.UnionPay())
 	script := fmt.Sprintf("// poll one 106 kbps type A target\n4A 01 00\n// SELECT PPSE to Tg 1\n40 01 %X\n", selectPPSE)
@@ -412,7 +394,7 @@ func TestLibnfcParsers(t *testing.T) {
 // raw R(NAK) block through InCommunicateThru (libnfc's presence check for
 // an ISO/IEC 14443-4 type A target), until the card is taken away.
 func TestLibnfcPollUntilRemoved(t *testing.T) {
-	tool := libnfcTool(t, "nfc-poll", "libnfc-examples")
+	tool := crosscheck.Tool(t, "nfc-poll", "apt-get install -y libnfc-examples")
 	r := newLibnfcRig(t)
 	r.emu.Tap(emvtest.UnionPay())
 	uid := r.fieldUIDs()[0]
@@ -496,7 +478,7 @@ func (r *libnfcRig) tamashellRx(t *testing.T, tool, script string, want int) ([]
 // InDataExchange with Tg alone, and joins the parts. (263 bytes is the
 // most pn53x-tamashell's 264-byte buffer holds with the status byte.)
 func TestLibnfcTamashellExtendedAndMI(t *testing.T) {
-	tool := libnfcTool(t, "pn53x-tamashell", "libnfc-pn53x-examples")
+	tool := crosscheck.Tool(t, "pn53x-tamashell", "apt-get install -y libnfc-pn53x-examples")
 	r := newLibnfcRig(t)
 	r.emu.Tap(emvtest.Mastercard())
 	readRec := []byte{0x00, 0xB2, 0x02, 3<<3 | 4, 0x00}
