@@ -134,7 +134,10 @@ func TestPN532SourceUnionPayTap(t *testing.T) {
 	if p := r.seen(); len(p) != 0 {
 		t.Fatalf("prompts %q for a clean tap", p)
 	}
-	// A second sale on the same source reuses the awake reader.
+	// A second sale on the same source reuses the awake reader. The card
+	// was released (and so halted, as a real card is after S(DESELECT)):
+	// the customer presents it again.
+	r.emu.Tap(emvtest.UnionPay())
 	d, err = r.src.ReadCard(ctxFor(t, 10*time.Second), saleRequest(200000))
 	if err != nil {
 		t.Fatalf("second ReadCard: %v", err)

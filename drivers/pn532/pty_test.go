@@ -454,11 +454,14 @@ func BenchmarkCardReadPTY(b *testing.B) {
 	r := newPTYRig(b, ptyBaud, Options{})
 	r.wake()
 	card := emvtest.UnionPay()
-	r.emu.Tap(card)
 	ctx := context.Background()
 	before, ebefore := r.dev.Stats(), r.emu.Stats()
 	b.ResetTimer()
 	for b.Loop() {
+		// Each read is a new tap: a released card is halted (as a real
+		// one is after S(DESELECT)) and answers no poll until presented
+		// again. Tap itself is an in-memory change of the emulator.
+		r.emu.Tap(card)
 		if _, err := r.dev.ListTarget(ctx); err != nil {
 			b.Fatalf("ListTarget: %v", err)
 		}

@@ -300,3 +300,29 @@ func FuzzExecute(f *testing.F) {
 		}
 	})
 }
+
+// TestInReleaseHaltsCard: InRelease deselects an active card first
+// (S(DESELECT)), so it is halted like after InDeselect: the next poll does
+// not find it while it stays in the field; a new tap does.
+func TestInReleaseHaltsCard(t *testing.T) {
+	h := newHarness(t, Options{PollPeriod: time.Millisecond})
+	h.wakeUp()
+	h.command(cmdRFConfiguration, 0x05, 0xFF, 0x01, 0x02) // finite polls
+	h.emu.Tap(emvtest.UnionPay())
+	if d := h.command(cmdInListPassiveTarget, 0x01, 0x00); d[0] != 1 {
+		t.Fatalf("first poll: % X", d)
+	}
+	if st, _ := h.exchange(selectPPSE); st != statusOK {
+		t.Fatalf("exchange: %02X", st)
+	}
+	if d := h.command(cmdInRelease, 0x01); !bytes.Equal(d, []byte{statusOK}) {
+		t.Fatalf("InRelease % X", d)
+	}
+	if d := h.command(cmdInListPassiveTarget, 0x01, 0x00); !bytes.Equal(d, []byte{0x00}) {
+		t.Fatalf("the released card answered the next poll: % X", d)
+	}
+	h.emu.Tap(emvtest.UnionPay()) // presented again
+	if d := h.command(cmdInListPassiveTarget, 0x01, 0x00); d[0] != 1 {
+		t.Fatalf("poll after a new tap: % X", d)
+	}
+}

@@ -565,6 +565,15 @@ func (s *session) targetCommand(cmd byte, p []byte) error {
 	}
 	switch cmd {
 	case cmdInRelease:
+		// An active target is deselected first (S(DESELECT), or HLTA
+		// for a level-3 target), which puts its card in HALT: it stays
+		// silent to the next InListPassiveTarget until it leaves the
+		// field and comes back (a new tap).
+		for _, t := range hit {
+			if t.active {
+				s.setHalted(t, true)
+			}
+		}
 		kept := s.targets[:0]
 		for _, t := range s.targets {
 			if !containsTarget(hit, t) {
