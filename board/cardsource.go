@@ -203,8 +203,11 @@ func (s *PN532Source) ReadCard(ctx context.Context, req payment.CardRequest) (ca
 			}
 			continue
 		case errors.Is(err, pn532.ErrMultipleCards):
+			// Both cards were released, and so halted: the one the
+			// customer leaves on the reader answers no poll until its
+			// power goes. The field reset does that.
 			p.say(PromptOneCard)
-			if err := s.pause(ctx); err != nil {
+			if err := s.resetField(ctx); err != nil {
 				return card.Data{}, err
 			}
 			continue
@@ -226,7 +229,37 @@ func (s *PN532Source) ReadCard(ctx context.Context, req payment.CardRequest) (ca
 			p.say(PromptReadFailed)
 		}
 		s.log.Info("board: card read interrupted, waiting for another tap", "err", err)
+		// The card was released (halted): a customer who leaves it on
+		// the reader is read again after the field reset.
+		if err := s.resetField(ctx); err != nil {
+			return card.Data{}, err
+		}
 	}
+}
+
+// resetField switches the RF field off for PollInterval and on again, so
+// that a card halted by a release (a read that failed, two cards on the
+// reader) loses power and answers the next poll like a new tap. ISO/IEC
+// 14443-3 asks for at least 5 ms off; PollInterval is more. A reader that
+// refuses is logged and the polls go on (the customer can still lift the
+// card and tap again); only ctx's end stops it.
+func (s *PN532Source) resetField(ctx context.Context) error {
+	set := func(on bool) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if err := s.dev.SetField(fctx, on); err != nil {
+			s.log.Warn("board: switching the RF field failed", "on", on, "err", err)
+			if errors.Is(err, pn532.ErrTransport) || errors.Is(err, pn532.ErrClosed) {
+				s.awake = false
+			}
+		}
+	}
+	set(false)
+	if err := s.pause(ctx); err != nil {
+		return err
+	}
+	set(true)
+	return nil
 }
 
 // wake brings the reader up (WakeUp: abort, HSU wake-up, SAMConfiguration).

@@ -171,15 +171,18 @@ func TestPN532SourceRemoveThenRetap(t *testing.T) {
 
 func TestPN532SourceTwoCards(t *testing.T) {
 	r := newSourceRig(t)
+	up := emvtest.UnionPay()
 	r.onPrompt = func(msg string) {
 		if msg == PromptOneCard {
 			go func() { // the customer takes one card away a little later
 				time.Sleep(30 * time.Millisecond)
-				r.emu.Tap(emvtest.Visa())
+				r.emu.RemoveCard(up.Name)
 			}()
 		}
 	}
-	r.emu.TapTwo(emvtest.UnionPay(), emvtest.Visa())
+	// The Visa card stays on the reader: released and halted after the
+	// two-card poll, it is read once the source has reset the field.
+	r.emu.TapTwo(up, emvtest.Visa())
 	d, err := r.src.ReadCard(ctxFor(t, 10*time.Second), saleRequest(1234))
 	if err != nil {
 		t.Fatalf("ReadCard: %v", err)

@@ -55,6 +55,20 @@ func TestControlAPI(t *testing.T) {
 	if err := c.show(ctx, http.MethodPost, "/reader/tap", map[string]string{"card": "nope"}, &out); err == nil {
 		t.Fatal("tapping an unknown card succeeded")
 	}
+	// Two cards, then one of them leaves.
+	if err := c.show(ctx, http.MethodPost, "/reader/two", map[string]string{"a": "unionpay", "b": "visa"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := c.show(ctx, http.MethodPost, "/reader/remove", map[string]string{"card": "unionpay"}, &out); err != nil || s.Reader.Present() != "visa-qvsdc" {
+		t.Fatalf("remove one of two: %v %s (present %q)", err, out.String(), s.Reader.Present())
+	}
+	if err := c.show(ctx, http.MethodPost, "/reader/remove", map[string]string{"card": "unionpay"}, &out); err == nil {
+		t.Fatal("removing a card that is not in the field succeeded")
+	}
+	if err := c.show(ctx, http.MethodPost, "/reader/remove", nil, &out); err != nil || s.Reader.Present() != "" {
+		t.Fatalf("remove all: %v (present %q)", err, s.Reader.Present())
+	}
 	if err := c.show(ctx, http.MethodPost, "/printer/state", map[string]bool{"PaperOut": true}, &out); err != nil || !s.Printer.State().PaperOut {
 		t.Fatalf("paper out: %v", err)
 	}

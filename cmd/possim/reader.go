@@ -49,7 +49,7 @@ func cardByName(name string) (*emvtest.Card, error) {
 // readerRoutes:
 //
 //	POST /reader/tap     {"card":"unionpay"}   a card enters the field
-//	POST /reader/remove                        it leaves
+//	POST /reader/remove  {"card":"visa"}       it leaves (no body: every card leaves)
 //	POST /reader/two     {"a":"unionpay","b":"visa"}  two cards at once
 //	POST /reader/fault   {"no_ack":1,"bad_checksum":0,"stall":"2s","garbage":0,"remove_during_exchange":0}
 //	GET  /reader                               what is in the field, and counters
@@ -73,7 +73,28 @@ func readerRoutes(s *Sim, mux *http.ServeMux) {
 		reply(w, map[string]string{"present": s.Reader.Present(), "scheme": c.Scheme, "label": c.Label})
 	})
 	mux.HandleFunc("POST /reader/remove", func(w http.ResponseWriter, r *http.Request) {
-		s.Reader.Remove()
+		var body struct {
+			Card string `json:"card"`
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		if body.Card == "" {
+			s.Reader.Remove()
+			reply(w, map[string]string{"present": s.Reader.Present()})
+			return
+		}
+		// One of two cards leaves; the other stays as it is (halted if
+		// the terminal released it).
+		c, err := cardByName(body.Card)
+		if err != nil {
+			fail(w, http.StatusBadRequest, err)
+			return
+		}
+		if !s.Reader.RemoveCard(c.Name) {
+			fail(w, http.StatusConflict, fmt.Errorf("%s is not in the field (present: %q)", body.Card, s.Reader.Present()))
+			return
+		}
 		reply(w, map[string]string{"present": s.Reader.Present()})
 	})
 	mux.HandleFunc("POST /reader/two", func(w http.ResponseWriter, r *http.Request) {

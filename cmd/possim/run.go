@@ -27,7 +27,7 @@ usage:
                                        modem is detached
   possim devices                       list devices and their current pseudo-terminals
   possim tap [CARD]                    tap a virtual card (unionpay, visa, mastercard, ...)
-  possim remove                        take the card away
+  possim remove [CARD]                 take the card away (CARD: one of two)
   possim two [CARD CARD]               put two cards in the field
   possim paper out|in                  paper end sensor
   possim cover open|closed             printer cover
@@ -83,6 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "tap":
 		return c.show(ctx, http.MethodPost, "/reader/tap", map[string]string{"card": arg(0, "unionpay")}, stdout)
 	case "remove":
+		if len(pos) > 0 {
+			return c.show(ctx, http.MethodPost, "/reader/remove", map[string]string{"card": pos[0]}, stdout)
+		}
 		return c.show(ctx, http.MethodPost, "/reader/remove", nil, stdout)
 	case "two":
 		return c.show(ctx, http.MethodPost, "/reader/two", map[string]string{"a": arg(0, "unionpay"), "b": arg(1, "visa")}, stdout)

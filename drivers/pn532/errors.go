@@ -165,6 +165,8 @@ func commandName(cmd byte) string {
 		return "InDataExchange"
 	case cmdInRelease:
 		return "InRelease"
+	case cmdRFConfiguration:
+		return "RFConfiguration"
 	}
 	return fmt.Sprintf("command 0x%02X", cmd)
 }

@@ -21,6 +21,7 @@ const (
 	cmdInDataExchange      byte = 0x40 // §7.3.8
 	cmdInListPassiveTarget byte = 0x4A // §7.3.5
 	cmdInRelease           byte = 0x52 // §7.3.11
+	cmdRFConfiguration     byte = 0x32 // §7.3.1
 )
 
 // InDataExchange status byte (§7.3.8): error code in bits 0-5, MI (more
@@ -567,6 +568,32 @@ func (d *Device) release(ctx context.Context) error {
 	return nil
 }
 
+// SetField switches the RF field off or on (RFConfiguration, CfgItem 01,
+// §7.3.1). Off, every card in the field loses power, which ends the HALT
+// state that a release (S(DESELECT)) leaves it in: switched off for a few
+// milliseconds (ISO/IEC 14443-3 asks at least 5 ms) and on again, a card
+// that stayed in the field answers the next ListTarget like a new tap.
+// It forgets the activated card.
+func (d *Device) SetField(ctx context.Context, on bool) error {
+	if err := d.lock(); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	d.target = nil
+	var bit byte
+	if on {
+		bit = 0x01
+	}
+	resp, err := d.command(ctx, cmdRFConfiguration, []byte{0x01, bit}, d.deadline(d.opts.CommandTimeout))
+	if err != nil {
+		return err
+	}
+	if len(resp) != 0 {
+		return fmt.Errorf("%w: RFConfiguration answered %d data bytes, want 0", ErrUnexpected, len(resp))
+	}
+	return nil
+}
+
 // Close closes the transport, which unblocks a pending read. It does not
 // talk to the chip. Calling it again does nothing.
 func (d *Device) Close() error {
@@ -614,13 +641,14 @@ type policy struct {
 	unknown bool
 }
 
-// policyOf returns the retry policy of cmd. InListPassiveTarget is not
+// policyOf returns the retry policy of cmd. Setting the RF field is
+// idempotent, like the configuration commands. InListPassiveTarget is not
 // idempotent (a second poll forgets the targets of the first and may find
 // none, the card being active already), nor is InDataExchange (the card
 // would run the APDU twice; a continuation sent twice would skip a part).
 func policyOf(cmd byte) policy {
 	switch cmd {
-	case cmdGetFirmwareVersion, cmdSAMConfiguration, cmdInRelease:
+	case cmdGetFirmwareVersion, cmdSAMConfiguration, cmdInRelease, cmdRFConfiguration:
 		return policy{resend: true}
 	case cmdInDataExchange:
 		return policy{unknown: true}

@@ -248,6 +248,38 @@ func TestPTYTwoCards(t *testing.T) {
 	}
 }
 
+// TestPTYFieldResetWakesAHaltedCard: two cards, both released; the
+// customer takes one away and the other, halted, answers no poll until
+// SetField switches the field off (and on).
+func TestPTYFieldResetWakesAHaltedCard(t *testing.T) {
+	r := newPTYRig(t, 0, Options{PollTimeout: 300 * time.Millisecond})
+	r.wake()
+	visa := emvtest.Visa()
+	r.emu.TapTwo(emvtest.UnionPay(), visa)
+	ctx := testCtx(t, 10*time.Second)
+	if _, err := r.dev.ListTarget(ctx); !errors.Is(err, ErrMultipleCards) {
+		t.Fatalf("two cards: %v, want ErrMultipleCards", err)
+	}
+	r.emu.RemoveCard(visa.Name)
+	if _, err := r.dev.ListTarget(ctx); !errors.Is(err, ErrNoCard) {
+		t.Fatalf("the released card is halted: ListTarget = %v, want ErrNoCard", err)
+	}
+	if err := r.dev.SetField(ctx, false); err != nil {
+		t.Fatalf("SetField off: %v", err)
+	}
+	if err := r.dev.SetField(ctx, true); err != nil {
+		t.Fatalf("SetField on: %v", err)
+	}
+	tgt, err := r.dev.ListTarget(ctx)
+	if err != nil {
+		t.Fatalf("after the field reset: %v", err)
+	}
+	res, err := emv.Read(ctx, emvCard{r.dev}, ptyTerminal(), emv.Options{})
+	if err != nil || res.PAN != emvtest.UnionPay().PAN {
+		t.Fatalf("read of the remaining card %+v: %v %v", tgt, res, err)
+	}
+}
+
 // TestPTYFaultNoACKOnceOnAPDU: the ACK of an APDU is lost on the line;
 // its response is taken without it and the APDU is not sent again.
 func TestPTYFaultNoACKOnceOnAPDU(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,6 +189,23 @@ func (e *Emulator) Tap(card *emvtest.Card) {
 // TapTwo puts two cards in the field at once.
 func (e *Emulator) TapTwo(a, b *emvtest.Card) {
 	e.setField(a, b)
+}
+
+// RemoveCard takes the card named name out of the field and leaves any
+// other card as it is (activated, or halted by a release): a customer who
+// put two cards on the reader takes one away. It reports whether such a
+// card was in the field.
+func (e *Emulator) RemoveCard(name string) bool {
+	e.mu.Lock()
+	i := slices.IndexFunc(e.field, func(fc fieldCard) bool { return fc.card.Name == name })
+	if i >= 0 {
+		e.field = slices.Delete(e.field, i, i+1)
+	}
+	e.mu.Unlock()
+	if i >= 0 {
+		e.notify()
+	}
+	return i >= 0
 }
 
 // Remove takes every card out of the field.

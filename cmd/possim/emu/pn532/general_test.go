@@ -326,3 +326,34 @@ func TestInReleaseHaltsCard(t *testing.T) {
 		t.Fatalf("poll after a new tap: % X", d)
 	}
 }
+
+// TestRemoveCardLeavesTheOtherHalted: of two released cards one is taken
+// away; the other stays in HALT (no poll finds it) until the RF field
+// goes off, then answers like a new tap.
+func TestRemoveCardLeavesTheOtherHalted(t *testing.T) {
+	h := newHarness(t, Options{PollPeriod: time.Millisecond})
+	h.wakeUp()
+	h.command(cmdRFConfiguration, 0x05, 0xFF, 0x01, 0x02) // finite polls
+	up, visa := emvtest.UnionPay(), emvtest.Visa()
+	h.emu.TapTwo(up, visa)
+	if d := h.command(cmdInListPassiveTarget, 0x02, 0x00); d[0] != 2 {
+		t.Fatalf("two cards: % X", d)
+	}
+	h.command(cmdInRelease, 0x00)
+	if !h.emu.RemoveCard(visa.Name) || h.emu.RemoveCard(visa.Name) {
+		t.Fatal("RemoveCard: want true once, then false")
+	}
+	if got := h.emu.Present(); got != up.Name {
+		t.Fatalf("present %q, want %q", got, up.Name)
+	}
+	if d := h.command(cmdInListPassiveTarget, 0x01, 0x00); !bytes.Equal(d, []byte{0x00}) {
+		t.Fatalf("the halted card answered: % X", d)
+	}
+	h.command(cmdRFConfiguration, 0x01, 0x00) // field off: power lost, HALT ends
+	if d := h.command(cmdInListPassiveTarget, 0x01, 0x00); d[0] != 1 {
+		t.Fatalf("after the field reset: % X", d)
+	}
+	if st, _ := h.exchange(selectPPSE); st != statusOK {
+		t.Fatalf("exchange with the remaining card: %02X", st)
+	}
+}

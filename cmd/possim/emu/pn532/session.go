@@ -445,11 +445,20 @@ func (s *session) findTarget(tg byte) *target {
 }
 
 // present reports whether the target's card is still in the field as it
-// was activated.
+// was activated: no tap, removal or field reset since, and not taken away
+// on its own (RemoveCard).
 func (s *session) present(t *target) bool {
 	s.e.mu.Lock()
 	defer s.e.mu.Unlock()
-	return t.gen == s.e.gen
+	if t.gen != s.e.gen {
+		return false
+	}
+	for _, fc := range s.e.field {
+		if fc.card == t.fc.card {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *session) inDataExchange(p []byte) error {
