@@ -138,7 +138,11 @@ func Open(o Options) (*Journal, error) {
 	var db *bolt.DB
 	err = guard("open", func() error {
 		var err error
-		db, err = bolt.Open(o.Path, 0o600, &bolt.Options{Timeout: o.LockTimeout})
+		bo := &bolt.Options{Timeout: o.LockTimeout}
+		if tuneBolt != nil {
+			tuneBolt(bo)
+		}
+		db, err = bolt.Open(o.Path, 0o600, bo)
 		return err
 	})
 	if err != nil {
@@ -158,6 +162,11 @@ func Open(o Options) (*Journal, error) {
 	}
 	return j, nil
 }
+
+// tuneBolt, when a benchmark sets it, adjusts the bbolt options Open uses
+// (freelist type, freelist sync: BenchmarkFreelist). nil in every real use:
+// the journal runs on bbolt's defaults (docs/journal.md says why).
+var tuneBolt func(*bolt.Options)
 
 // newPageSize is the bbolt page size of new journals; 0 means the OS page
 // size. Tests lower it to keep fuzz inputs small.
