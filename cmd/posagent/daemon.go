@@ -96,7 +96,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			// The forwarder drains reversals and stored offline sales.
 			fwd, err = coresync.New(coresync.Config{
-				HardStop: cfg.Offline.HardStop, ReversalRetries: cfg.Payment.ReversalRetries,
+				HardStop: cfg.Offline.HardStop, ReversalRetries: cfg.Payment.ReversalRetries, ReversalSpacing: cfg.Payment.ReversalSpacing,
 				Currency: cfg.Terminal.Currency,
 			}, coresync.Deps{Journal: jr, Sender: senderAdapter{a: link, log: log}, Link: mon, Clock: clk, Log: log.With("component", "forwarder")})
 			if err != nil {
@@ -132,6 +132,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		CardTimeout:     cfg.Payment.CardTimeout,
 		AuthTimeout:     cfg.Payment.AuthTimeout,
 		ReversalRetries: cfg.Payment.ReversalRetries,
+		ReversalSpacing: cfg.Payment.ReversalSpacing,
 		Limits:          risk.PaymentFromConfig(cfg.Payment),
 		Offline:         risk.FromConfig(cfg.Offline),
 		Merchant:        receipt.Merchant{Name: cfg.Terminal.MerchantName},

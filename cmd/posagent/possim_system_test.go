@@ -90,6 +90,7 @@ socket = %q
 [payment]
 auth_timeout = "3s"
 card_timeout = "20s"
+reversal_spacing = "1s"
 [acquirer]
 primary = %q
 connect_timeout = "2s"

@@ -86,6 +86,9 @@ socket = %q
 
 [payment]
 auth_timeout = "2s"
+# the shortest spacing (doubled after each attempt), so that a reversal
+# that met a cut link is sent again within a test's time
+reversal_spacing = "1s"
 `, filepath.Join(dir, "journal.db"), filepath.Join(dir, "device.key"), dir, autotap, filepath.Join(dir, "api.sock"))
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,25 +1,29 @@
 package main
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 )
 
 // linkProxy is the simulated 4G data path: a TCP forwarder between the
 // terminal and the acquirer host that carries traffic only while the
 // emulated modem is registered. Detaching the modem (possim modem detach)
-// closes every connection and refuses new ones, as a real terminal's link
-// goes when the radio drops; attaching it restores the path.
+// closes every connection and stops listening, so the terminal's next
+// connect is refused at once, as when the radio has dropped and the data
+// interface is gone (a connect then fails with "network unreachable"; it
+// is never accepted and dropped, which would look to the terminal like a
+// request that may have reached the host). Attaching it listens again on
+// the same address.
 type linkProxy struct {
-	ln       net.Listener
+	addr     string
 	upstream string
 	log      *slog.Logger
 
 	mu    sync.Mutex
-	up    bool
+	ln    net.Listener // nil while down
 	conns map[net.Conn]struct{}
 }
 
@@ -28,24 +32,16 @@ func newLinkProxy(listen, upstream string, log *slog.Logger) (*linkProxy, error)
 	if err != nil {
 		return nil, err
 	}
-	p := &linkProxy{ln: ln, upstream: upstream, log: log, up: true, conns: map[net.Conn]struct{}{}}
-	go p.accept()
+	p := &linkProxy{addr: ln.Addr().String(), upstream: upstream, log: log, ln: ln, conns: map[net.Conn]struct{}{}}
+	go p.accept(ln)
 	return p, nil
 }
 
-func (p *linkProxy) accept() {
+func (p *linkProxy) accept(ln net.Listener) {
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		up := p.up
-		p.mu.Unlock()
-		if !up {
-			// No radio: the connection goes nowhere.
-			c.Close()
-			continue
+			return // closed: the link went down, or possim is stopping
 		}
 		u, err := net.Dial("tcp", p.upstream)
 		if err != nil {
@@ -77,28 +73,39 @@ func (p *linkProxy) track(cs ...net.Conn) {
 	}
 }
 
-// setUp carries traffic (true) or cuts every connection (false).
+// setUp carries traffic (true: listen again) or cuts the path (false:
+// every connection closed, the listener too).
 func (p *linkProxy) setUp(up bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.up == up {
+	if (p.ln != nil) == up {
 		return
 	}
-	p.up = up
 	if !up {
+		p.ln.Close()
+		p.ln = nil
 		for c := range p.conns {
 			c.Close()
 		}
 		p.conns = map[net.Conn]struct{}{}
+		p.log.Info("link proxy", "up", false)
+		return
 	}
-	p.log.Info("link proxy", "up", up)
+	var err error
+	for i := 0; i < 50; i++ { // the port may linger a moment after Close
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", p.addr); err == nil {
+			p.ln = ln
+			go p.accept(ln)
+			p.log.Info("link proxy", "up", true)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.log.Error("link proxy: cannot listen again", "addr", p.addr, "err", err)
 }
 
 func (p *linkProxy) Close() error {
 	p.setUp(false)
-	err := p.ln.Close()
-	if errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	return err
+	return nil
 }

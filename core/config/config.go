@@ -113,6 +113,9 @@ type Payment struct {
 	CardTimeout     time.Duration // how long to wait for a card or QR code
 	AuthTimeout     time.Duration // how long to wait for the acquirer's answer
 	ReversalRetries int           // reversal attempts before manual handling, 1..3
+	// ReversalSpacing is the least time between two attempts of one
+	// reversal, doubled after each (1s..10m, default 15s).
+	ReversalSpacing time.Duration
 	// MaxAmountMinor is the per-transaction maximum in minor units of
 	// Terminal.Currency; 0 means no limit.
 	MaxAmountMinor int64
@@ -211,6 +214,7 @@ func Default() *Config {
 			CardTimeout:     60 * time.Second,
 			AuthTimeout:     30 * time.Second,
 			ReversalRetries: 3,
+			ReversalSpacing: 15 * time.Second,
 			MaxAmountMinor:  0,      // no limit
 			CVMLimitMinor:   100000, // 1000.00 CNY
 		},

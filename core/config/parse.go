@@ -72,6 +72,7 @@ func Parse(data []byte) (*Config, error) {
 	d.duration("payment.card_timeout", pay["card_timeout"], &c.Payment.CardTimeout)
 	d.duration("payment.auth_timeout", pay["auth_timeout"], &c.Payment.AuthTimeout)
 	d.integer("payment.reversal_retries", pay["reversal_retries"], &c.Payment.ReversalRetries)
+	d.duration("payment.reversal_spacing", pay["reversal_spacing"], &c.Payment.ReversalSpacing)
 
 	off := d.section(raw, "offline")
 	d.boolean("offline.enabled", off["enabled"], &c.Offline.Enabled)
@@ -127,7 +128,7 @@ var knownKeys = []struct {
 	{"journal", []string{"path", "key_file", "lock_timeout"}},
 	{"board", []string{"profile", "sim_dir", "sim_autotap"}},
 	{"api", []string{"socket", "tcp", "token_file"}},
-	{"payment", []string{"card_timeout", "auth_timeout", "reversal_retries", "max_amount", "cvm_limit",
+	{"payment", []string{"card_timeout", "auth_timeout", "reversal_retries", "reversal_spacing", "max_amount", "cvm_limit",
 		"daily_max", "max_contactless", "max_keyed", "max_qr"}},
 	{"offline", []string{"enabled", "max_amount", "max_total", "max_count", "forward_window", "hard_stop", "max_signin_age"}},
 	{"acquirer", []string{"primary", "backup", "tpdu", "header", "connect_timeout", "mac", "signin_interval", "tls", "tls_ca", "tls_cert", "tls_key"}},

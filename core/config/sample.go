@@ -40,6 +40,7 @@ token_file = ""                    # bearer token file, required when tcp is set
 card_timeout = "60s"     # wait for a card or QR code, default "60s"
 auth_timeout = "30s"     # wait for the acquirer's answer, default "30s"
 reversal_retries = 3     # reversal attempts before manual handling, 1..3, default 3
+reversal_spacing = "15s" # least time between two attempts of a reversal, doubled after each; 1s..10m
 max_amount = "50000.00"  # per transaction; "" = no limit (the default)
 cvm_limit = "1000.00"    # no-CVM limit (QuickPass 免密免签): above it a signature is asked for, default "1000.00"
 daily_max = ""           # the day's sales (approved + stored offline, terminal time zone); "" = no limit (the default)

@@ -126,6 +126,9 @@ func (c *Config) validate(p *problems) {
 	if pay.ReversalRetries < 1 || pay.ReversalRetries > MaxReversalRetries {
 		v.add("payment.reversal_retries", nil, "must be between 1 and %d, got %d", MaxReversalRetries, pay.ReversalRetries)
 	}
+	if pay.ReversalSpacing < time.Second || pay.ReversalSpacing > 10*time.Minute {
+		v.add("payment.reversal_spacing", nil, "must be between 1s and 10m, got %v", pay.ReversalSpacing)
+	}
 	v.amountRange("payment.max_amount", pay.MaxAmountMinor)
 	v.amountRange("payment.cvm_limit", pay.CVMLimitMinor)
 	v.amountRange("payment.daily_max", pay.DailyMaxMinor)

@@ -77,7 +77,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	e.loop(ctx, "reversals", e.kick, func(ctx context.Context) error {
-		err := e.settleReversals(ctx, e.cfg.AuthTimeout+e.cfg.StuckMargin)
+		err := e.settleReversals(ctx, e.cfg.AuthTimeout+e.cfg.StuckMargin, true)
 		e.refresh(ctx)
 		return err
 	})
@@ -195,7 +195,13 @@ func (e *Engine) checkStuck() {
 // first one the host does not acknowledge. It returns nil when none is
 // left pending; errors wrap errJournalOp or errReversalNotSent. semWait
 // bounds the wait for another reversal pass to finish (0: ctx only).
-func (e *Engine) settleReversals(ctx context.Context, semWait time.Duration) error {
+//
+// spaced (Run's retries) leaves a reversal alone until its next attempt is
+// due (txn.Record.ReversalDue): background retries and kicks must not use
+// the attempts up in a moment. A sale's own attempts (before a new online
+// request, right after an unanswered one) are not spaced: a merchant and a
+// customer are waiting, and sales come at the pace of people.
+func (e *Engine) settleReversals(ctx context.Context, semWait time.Duration, spaced bool) error {
 	if err := e.acquireWithin(ctx, e.revSem, semWait); err != nil {
 		return fmt.Errorf("%w: waiting for another reversal pass: %w", errReversalNotSent, err)
 	}
@@ -223,6 +229,13 @@ func (e *Engine) settleReversals(ctx context.Context, semWait time.Duration) err
 	for _, rec := range recs {
 		if rec.State != txn.ReversalPending {
 			continue // ReversalFailed: manual handling
+		}
+		if now := e.clk.Now(); spaced && !rec.ReversalDue(now, e.cfg.ReversalSpacing) {
+			// Attempted a moment ago (by this loop or by the forwarder):
+			// it stays pending, and blocks new online requests, until its
+			// next attempt is due.
+			return fmt.Errorf("%w: %s: attempt %d of %d failed; next at %s", errReversalNotSent, rec.ID,
+				rec.Attempts, e.cfg.ReversalRetries, rec.NextReversalAttempt(e.cfg.ReversalSpacing).UTC().Format(time.RFC3339))
 		}
 		if err := e.reverseOne(ctx, rec); err != nil {
 			return err

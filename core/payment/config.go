@@ -13,6 +13,7 @@ import (
 	"github.com/posagent/posagent/core/money"
 	"github.com/posagent/posagent/core/receipt"
 	"github.com/posagent/posagent/core/risk"
+	"github.com/posagent/posagent/core/txn"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -49,6 +50,13 @@ type Config struct {
 	// (default 3, DESIGN.md invariant 4). The attempt made right after a
 	// timed-out authorisation counts as the first.
 	ReversalRetries int
+	// ReversalSpacing is the least time between two counted attempts of
+	// one reversal made by Run's background retries, doubled after each
+	// (default txn.DefaultReversalSpacing): a link that takes the
+	// connection and drops it must not use up the attempts in a second.
+	// The forwarder applies the same rule. A sale's own attempt (before a
+	// new online request) is not held back.
+	ReversalSpacing time.Duration
 	// RetryInterval is Run's first backoff after a failed pass (default
 	// 5s); it doubles after each further failure up to RetryMaxInterval.
 	RetryInterval time.Duration
@@ -122,6 +130,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"AuthTimeout", &cfg.AuthTimeout, DefaultAuthTimeout},
 		{"PrintTimeout", &cfg.PrintTimeout, DefaultPrintTimeout},
 		{"RetryInterval", &cfg.RetryInterval, DefaultRetryInterval},
+		{"ReversalSpacing", &cfg.ReversalSpacing, txn.DefaultReversalSpacing},
 		{"RetryMaxInterval", &cfg.RetryMaxInterval, DefaultRetryMaxInterval},
 		{"StuckMargin", &cfg.StuckMargin, DefaultStuckMargin},
 		{"SuperviseInterval", &cfg.SuperviseInterval, DefaultSuperviseInterval},

@@ -671,7 +671,12 @@ func TestQueuePrintFailsStillCompletes(t *testing.T) {
 // unanswered, the record moves to ReversalFailed with an alarm, and it is
 // not retried again (nor does it block sales).
 func TestReversalRetries(t *testing.T) {
-	en := newEnv(t, func(c *payment.Config) { c.PrintTimeout = 7 * time.Second }) // distinct from the backoffs
+	// The backoff of Run is what this test follows; the spacing between
+	// attempts of one reversal (TestReversalSpacing) is set out of the way.
+	en := newEnv(t, func(c *payment.Config) {
+		c.PrintTimeout = 7 * time.Second // distinct from the backoffs
+		c.ReversalSpacing = time.Nanosecond
+	})
 	old := en.j.add(txn.ReversalPending, 777)
 	en.acq.reverse = func(ctx context.Context, rec txn.Record) (txn.Outcome, error) {
 		return txn.Outcome{}, fmt.Errorf("read: %w", payment.ErrNoResponse)
@@ -715,6 +720,57 @@ func TestReversalRetries(t *testing.T) {
 	en.cards.taps <- unionPayCard()
 	if res := en.await(s); res.Outcome != payment.StepApproved {
 		t.Fatalf("sale after a failed reversal: %+v", res)
+	}
+}
+
+// TestReversalSpacing: Run's retries and kicks do not bring a reversal's
+// next attempt forward: it waits ReversalSpacing (doubled after each
+// attempt) after the last one, so a link that drops every connection
+// cannot use the attempts up at once. A sale's own reversal-first attempt
+// is not held back (a customer is waiting), and it counts.
+func TestReversalSpacing(t *testing.T) {
+	en := newEnv(t, func(c *payment.Config) { c.PrintTimeout = 7 * time.Second })
+	old := en.j.add(txn.ReversalPending, 777)
+	en.acq.reverse = func(ctx context.Context, rec txn.Record) (txn.Outcome, error) {
+		return txn.Outcome{}, fmt.Errorf("read: %w", payment.ErrNoResponse)
+	}
+	en.runBackground()
+	en.until("attempt 1 and a 5s backoff", func() bool {
+		return en.acq.reversals() == 1 && en.clk.armed(5*time.Second) == 1
+	})
+	for range 5 {
+		en.e.Kick()
+	}
+	en.clk.Advance(5 * time.Second)
+	en.until("a 10s backoff", func() bool { return en.clk.armed(10*time.Second) == 1 })
+	if n := en.acq.reversals(); n != 1 {
+		t.Fatalf("%d reversal sends within the spacing, want 1", n)
+	}
+
+	// A sale sends the reversal first, spacing or not; it fails, so the
+	// sale does not go online (invariant 4).
+	s := en.start(5000)
+	en.cards.taps <- unionPayCard()
+	if res := en.await(s); res.Outcome == payment.StepApproved || len(en.acq.requests()) != 0 {
+		t.Fatalf("a sale went online while a reversal was pending: %+v", res)
+	}
+	second := en.j.get(old.ID)
+	if second.Attempts != 2 || en.acq.reversals() != 2 {
+		t.Fatalf("the sale's reversal-first attempt: attempts %d, sends %d", second.Attempts, en.acq.reversals())
+	}
+
+	// Time goes on in backoff steps; the third attempt comes no sooner
+	// than twice the spacing after the second.
+	for i := 0; en.acq.reversals() < 3; i++ {
+		if i == 40 {
+			t.Fatalf("no third attempt after %v", en.clk.Now().Sub(second.Updated))
+		}
+		en.clk.Advance(5 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	en.until("reversal flagged failed", func() bool { return en.j.state(old.ID) == txn.ReversalFailed })
+	if third := en.j.get(old.ID); third.Updated.Sub(second.Updated) < 2*txn.DefaultReversalSpacing {
+		t.Fatalf("attempt 3 at +%v after attempt 2, want ≥ %v", third.Updated.Sub(second.Updated), 2*txn.DefaultReversalSpacing)
 	}
 }
 

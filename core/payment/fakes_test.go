@@ -227,7 +227,8 @@ func (j *memJournal) NoteAttempt(ctx context.Context, id txn.ID, note string) (t
 		return txn.Record{}, err
 	}
 	r.Attempts++
-	r.History = append(r.History, txn.Change{At: j.clk.Now().UTC(), From: r.State, To: r.State, Reason: note})
+	r.Updated = j.clk.Now().UTC() // as the store does: ReversalDue reads it
+	r.History = append(r.History, txn.Change{At: r.Updated, From: r.State, To: r.State, Reason: note})
 	return cloneRec(r), nil
 }
 

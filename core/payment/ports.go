@@ -133,10 +133,13 @@ type Journal interface {
 	Create(ctx context.Context, d Draft, s *txn.Sensitive) (txn.Record, error)
 	// Transition moves a transaction to a new state, validated by
 	// txn.CanTransition, recording the outcome and the reason in its
-	// history. Moving into an acknowledged state wipes the sealed data;
+	// history. Moving into a state that keeps no card data (acknowledged,
+	// aborted: txn.State.KeepsNoCardData) wipes the sealed data;
 	// the outbox and reversal queue follow the state in the same commit.
 	Transition(ctx context.Context, id txn.ID, to txn.State, out txn.Outcome, reason string) (txn.Record, error)
-	// NoteAttempt counts one more forward or reversal attempt.
+	// NoteAttempt counts one more forward or reversal attempt and stamps
+	// Updated with its time (txn.Record.ReversalDue spaces the next
+	// attempt from it).
 	NoteAttempt(ctx context.Context, id txn.ID, note string) (txn.Record, error)
 	// Get returns one record.
 	Get(ctx context.Context, id txn.ID) (txn.Record, error)

@@ -84,7 +84,7 @@ func (e *Engine) sale(ctx context.Context, s *Session) Result {
 	// online request at all) when the offline limits hold for the amount;
 	// otherwise the customer is not asked for a card.
 	offlineOnly := false
-	if err := e.settleReversals(ctx, e.cfg.AuthTimeout); err != nil {
+	if err := e.settleReversals(ctx, e.cfg.AuthTimeout, false); err != nil {
 		if s.abandoned() {
 			return abandonedResult
 		}
@@ -331,7 +331,7 @@ func (e *Engine) noResponse(ctx context.Context, s *Session, rec txn.Record, dra
 	e.indicate(ctx, SignalAlert)
 
 	// One attempt right away; Run retries if this one fails.
-	rerr := e.settleReversals(ctx, e.cfg.AuthTimeout)
+	rerr := e.settleReversals(ctx, e.cfg.AuthTimeout, false)
 	if s.abandoned() {
 		return abandonedResult
 	}

@@ -54,6 +54,10 @@ type Config struct {
 	// ReversalRetries: unacknowledged reversal attempts before the record
 	// becomes txn.ReversalFailed (default 3, DESIGN.md invariant 4).
 	ReversalRetries int
+	// ReversalSpacing is the least time between two counted attempts of
+	// one reversal, doubled after each (default txn.DefaultReversalSpacing;
+	// the engine applies the same rule to the same journal stamps).
+	ReversalSpacing time.Duration
 	// RetryMin and RetryMax bound Run's backoff after an incomplete pass
 	// (defaults 1 s and 60 s; exponential with jitter).
 	RetryMin, RetryMax time.Duration
@@ -186,6 +190,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		def  time.Duration
 	}{
 		{"GroupDelay", &cfg.GroupDelay, DefaultGroupDelay},
+		{"ReversalSpacing", &cfg.ReversalSpacing, txn.DefaultReversalSpacing},
 		{"SendTimeout", &cfg.SendTimeout, DefaultSendTimeout},
 		{"HardStop", &cfg.HardStop, DefaultHardStop},
 		{"RetryMin", &cfg.RetryMin, DefaultRetryMin},

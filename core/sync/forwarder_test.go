@@ -69,6 +69,15 @@ func TestReversalBlocksOutbox(t *testing.T) {
 	h.reverse = func(c call) error { return fmt.Errorf("%w: timeout", payment.ErrNoResponse) }
 	f := newForwarder(t, fwd.Config{}, j, h, clk, nil)
 	for i := 1; i <= 2; i++ {
+		if i > 1 {
+			// Before the spacing has passed, a pass sends nothing: the
+			// reversal stays pending and still blocks the outbox.
+			sent := len(h.snapshot())
+			if rep, err := f.Drain(ctx); !errors.Is(err, fwd.ErrReversalPending) || rep.Stopped != fwd.StopReversalPending || len(h.snapshot()) != sent {
+				t.Fatalf("pass %d before the spacing: err %v, report %+v, %d sends", i, err, rep, len(h.snapshot())-sent)
+			}
+			clk.Advance(txn.DefaultReversalSpacing << (i - 2))
+		}
 		rep, err := f.Drain(ctx)
 		if !errors.Is(err, fwd.ErrReversalPending) || rep.Stopped != fwd.StopReversalPending || rep.NotSent != 1 {
 			t.Fatalf("pass %d: err %v, report %+v", i, err, rep)
@@ -80,6 +89,7 @@ func TestReversalBlocksOutbox(t *testing.T) {
 			t.Fatalf("pass %d: attempts %d state %s", i, r.Attempts, r.State)
 		}
 	}
+	clk.Advance(2 * txn.DefaultReversalSpacing)
 	rep, err := f.Drain(ctx)
 	if err != nil || rep.ReversalsFailed != 1 || rep.Approved != 1 {
 		t.Fatalf("third pass: err %v report %+v", err, rep)

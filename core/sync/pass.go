@@ -82,6 +82,21 @@ func (f *Forwarder) pass(ctx context.Context, auto bool) (rep Report, err error)
 	return rep, f.forward(ctx, outbox, &rep, startMono)
 }
 
+// currentReversal re-reads the reversal queue for id: the record as it is
+// now, and whether it is still ReversalPending.
+func (f *Forwarder) currentReversal(ctx context.Context, id txn.ID) (txn.Record, bool, error) {
+	revs, err := f.j.PendingReversals(ctx)
+	if err != nil {
+		return txn.Record{}, false, f.readErr(ctx, "the reversal queue", err)
+	}
+	for _, r := range revs {
+		if r.ID == id {
+			return r, r.State == txn.ReversalPending, nil
+		}
+	}
+	return txn.Record{}, false, nil
+}
+
 // readErr wraps a journal read error (or ctx's).
 func (f *Forwarder) readErr(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
@@ -98,6 +113,24 @@ func (f *Forwarder) reversals(ctx context.Context, pending []txn.Record, rep *Re
 		if err := ctx.Err(); err != nil {
 			rep.Stopped = StopCanceled
 			return err
+		}
+		// The snapshot may be stale: the engine may have attempted this
+		// reversal (or settled it) since the pass began. Decide on the
+		// record as it is now.
+		fresh, ok, err := f.currentReversal(ctx, rec.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // reversed or flagged meanwhile
+		}
+		rec = fresh
+		if !rec.ReversalDue(f.clk.Now(), f.cfg.ReversalSpacing) {
+			// Attempted a moment ago (by this forwarder or the engine):
+			// the outbox waits behind it until the next attempt is due.
+			rep.Stopped = StopReversalPending
+			return fmt.Errorf("%w: %s (attempt %d of %d failed; next at %s)", ErrReversalPending, rec.ID, rec.Attempts,
+				f.cfg.ReversalRetries, rec.NextReversalAttempt(f.cfg.ReversalSpacing).UTC().Format(time.RFC3339))
 		}
 		rctx, cancel := withClockTimeout(ctx, f.clk, f.cfg.SendTimeout)
 		out, err := f.sender.Reverse(rctx, rec)

@@ -139,6 +139,37 @@ func (s State) Acknowledged() bool {
 // that is a decision for the merchant and the acquirer, not the terminal.
 func (s State) KeepsNoCardData() bool { return s.Acknowledged() || s == Aborted }
 
+// DefaultReversalSpacing is the least time between two counted attempts of
+// one reversal, doubled after each further unacknowledged attempt
+// (ReversalDue). With DESIGN.md's 3 attempts, a reversal is flagged for
+// manual handling no sooner than 45 s after its first attempt, however
+// many senders (the engine, the forwarder) and kicks there are.
+const DefaultReversalSpacing = 15 * time.Second
+
+// ReversalDue reports whether a pending reversal may be attempted at now:
+// at once when it was never attempted, otherwise spacing after its last
+// counted attempt (Updated), doubled for each attempt after the first.
+// A last attempt stamped in the future (the clock went back) does not
+// hold it back: an extra attempt is harmless, a reversal stuck behind a
+// wrong stamp is not (invariant 10).
+func (r Record) ReversalDue(now time.Time, spacing time.Duration) bool {
+	if r.Attempts <= 0 || spacing <= 0 {
+		return true
+	}
+	wait := spacing << min(r.Attempts-1, 6)
+	since := now.Sub(r.Updated)
+	return since < 0 || since >= wait
+}
+
+// NextReversalAttempt is when ReversalDue becomes true (the zero time when
+// it already is at the last attempt's stamp).
+func (r Record) NextReversalAttempt(spacing time.Duration) time.Time {
+	if r.Attempts <= 0 || spacing <= 0 {
+		return time.Time{}
+	}
+	return r.Updated.Add(spacing << min(r.Attempts-1, 6))
+}
+
 // InOutbox reports whether a transaction in s must be in the outbox
 // (stored, waiting to be forwarded).
 func (s State) InOutbox() bool { return s == StoredOffline }

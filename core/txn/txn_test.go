@@ -3,6 +3,7 @@ package txn
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestTransitionsTable(t *testing.T) {
@@ -74,5 +75,38 @@ func TestKeepsNoCardData(t *testing.T) {
 	}
 	if Expired.KeepsNoCardData() {
 		t.Error("expired sales keep their sealed data for a manual submission")
+	}
+}
+
+func TestReversalDue(t *testing.T) {
+	at := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
+	sp := DefaultReversalSpacing
+	cases := []struct {
+		attempts int
+		after    time.Duration
+		want     bool
+	}{
+		{0, 0, true},                 // never tried: at once
+		{1, sp - time.Second, false}, // one failed a moment ago
+		{1, sp, true},
+		{2, 2*sp - time.Second, false}, // doubled after each further attempt
+		{2, 2 * sp, true},
+		{3, 4 * sp, true},
+		{1, -time.Hour, true}, // stamped in the future (clock went back): not held back
+	}
+	for _, c := range cases {
+		r := Record{Attempts: c.attempts, Updated: at}
+		if got := r.ReversalDue(at.Add(c.after), sp); got != c.want {
+			t.Errorf("attempts %d, %v after: due %t, want %t", c.attempts, c.after, got, c.want)
+		}
+		if c.attempts > 0 && c.after >= 0 {
+			next := r.NextReversalAttempt(sp)
+			if r.ReversalDue(next.Add(-time.Nanosecond), sp) || !r.ReversalDue(next, sp) {
+				t.Errorf("attempts %d: NextReversalAttempt %v is not where ReversalDue turns true", c.attempts, next)
+			}
+		}
+	}
+	if !(Record{Attempts: 60, Updated: at}).ReversalDue(at.Add(64*sp), sp) {
+		t.Error("the doubling is capped (64 × spacing at most)")
 	}
 }
