@@ -158,7 +158,7 @@ func (s *PN532Source) ReadCard(ctx context.Context, req payment.CardRequest) (ca
 	}
 	defer func() { <-s.sem }()
 
-	p := prompter{fn: s.opts.OnPrompt}
+	p := prompter{fns: []func(string){s.opts.OnPrompt, req.Prompt}}
 	rewoken := false
 	for {
 		if !s.awake {
@@ -390,15 +390,21 @@ func mapCardErr(err error) error {
 }
 
 // prompter passes prompts on, without repeating the last one.
+// prompter hands a prompt to the source's OnPrompt (the log) and to the
+// sale's CardRequest.Prompt (the customer's screen), once per change.
 type prompter struct {
-	fn   func(string)
+	fns  []func(string)
 	last string
 }
 
 func (p *prompter) say(msg string) {
-	if p.fn == nil || msg == p.last {
+	if msg == p.last {
 		return
 	}
 	p.last = msg
-	p.fn(msg)
+	for _, fn := range p.fns {
+		if fn != nil {
+			fn(msg)
+		}
+	}
 }

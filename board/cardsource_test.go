@@ -183,7 +183,11 @@ func TestPN532SourceTwoCards(t *testing.T) {
 	// The Visa card stays on the reader: released and halted after the
 	// two-card poll, it is read once the source has reset the field.
 	r.emu.TapTwo(up, emvtest.Visa())
-	d, err := r.src.ReadCard(ctxFor(t, 10*time.Second), saleRequest(1234))
+	req := saleRequest(1234)
+	var shown []string // what the sale's screen is told (CardRequest.Prompt)
+	var mu sync.Mutex
+	req.Prompt = func(msg string) { mu.Lock(); shown = append(shown, msg); mu.Unlock() }
+	d, err := r.src.ReadCard(ctxFor(t, 10*time.Second), req)
 	if err != nil {
 		t.Fatalf("ReadCard: %v", err)
 	}
@@ -192,6 +196,11 @@ func TestPN532SourceTwoCards(t *testing.T) {
 	}
 	if p := r.seen(); !slices.Equal(p, []string{PromptOneCard}) {
 		t.Fatalf("prompts %q, want %q once", p, PromptOneCard)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(shown, []string{PromptOneCard}) {
+		t.Fatalf("the sale was shown %q, want %q once", shown, PromptOneCard)
 	}
 }
 

@@ -416,6 +416,7 @@ type fakeCards struct {
 	waiting  bool
 	lastReq  payment.CardRequest
 	deadline time.Time
+	prompts  []string // said through req.Prompt before waiting, when set
 }
 
 func (c *fakeCards) ReadCard(ctx context.Context, req payment.CardRequest) (card.Data, error) {
@@ -427,7 +428,13 @@ func (c *fakeCards) ReadCard(ctx context.Context, req payment.CardRequest) (card
 	err := c.err
 	wedged := c.wedged
 	c.waiting = err == nil
+	prompts := c.prompts
 	c.mu.Unlock()
+	if req.Prompt != nil {
+		for _, p := range prompts {
+			req.Prompt(p)
+		}
+	}
 	c.bell.ring()
 	defer func() {
 		c.mu.Lock()

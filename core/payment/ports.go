@@ -31,6 +31,11 @@ type CardRequest struct {
 	Modes         []txn.EntryMode // accepted entry modes
 	Date          time.Time
 	Unpredictable [4]byte
+	// Prompt, when set, is how a source tells the customer what to do
+	// while it keeps waiting ("present one card only", "card removed, tap
+	// again"); the engine shows it as a waiting_for_card event. It must
+	// not block.
+	Prompt func(msg string) `json:"-"`
 }
 
 // CardSource delivers card data: a contactless reader, a QR scanner, a

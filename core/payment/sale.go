@@ -129,6 +129,7 @@ func (e *Engine) sale(ctx context.Context, s *Session) Result {
 		waitMsg = msgOfflineOnly
 	}
 	s.emit(StepWaitingForCard, nil, waitMsg)
+	creq.Prompt = func(msg string) { s.emit(StepWaitingForCard, nil, msg) }
 	data, err := e.cards.ReadCard(cardCtx, creq)
 	timedOut := errors.Is(cardCtx.Err(), context.DeadlineExceeded)
 	stopCard()
