@@ -94,6 +94,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if mon, err = link_.New(lc); err != nil {
 				return fmt.Errorf("link monitor: %w", err)
 			}
+			// The sales' own requests report to the monitor too, so a host
+			// that went away shows at the next sale, not at the next echo.
+			acq = reportingAcquirer{Acquirer: link, mon: mon}
 			// The forwarder drains reversals and stored offline sales.
 			fwd, err = coresync.New(coresync.Config{
 				HardStop: cfg.Offline.HardStop, ReversalRetries: cfg.Payment.ReversalRetries, ReversalSpacing: cfg.Payment.ReversalSpacing,

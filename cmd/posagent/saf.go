@@ -131,3 +131,37 @@ func printNotices(ctx context.Context, fwd *coresync.Forwarder, j payment.Journa
 		}
 	}
 }
+
+// reportingAcquirer is the engine's acquirer: the link, with the fate of
+// each request reported to the link monitor (an answer: up; the host
+// provably unreachable: down; anything else, such as no answer or a
+// request that could not be built: neither, it says nothing sure about
+// the link).
+type reportingAcquirer struct {
+	payment.Acquirer
+	mon interface {
+		MarkUp()
+		MarkDown(error)
+	}
+}
+
+func (r reportingAcquirer) report(err error) {
+	switch {
+	case err == nil:
+		r.mon.MarkUp()
+	case errors.Is(err, payment.ErrUnreachable):
+		r.mon.MarkDown(err)
+	}
+}
+
+func (r reportingAcquirer) Authorize(ctx context.Context, req payment.AuthRequest) (payment.AuthResponse, error) {
+	resp, err := r.Acquirer.Authorize(ctx, req)
+	r.report(err)
+	return resp, err
+}
+
+func (r reportingAcquirer) Reverse(ctx context.Context, rec txn.Record) (txn.Outcome, error) {
+	out, err := r.Acquirer.Reverse(ctx, rec)
+	r.report(err)
+	return out, err
+}

@@ -70,10 +70,10 @@ func TestReversalBlocksOutbox(t *testing.T) {
 	f := newForwarder(t, fwd.Config{}, j, h, clk, nil)
 	for i := 1; i <= 2; i++ {
 		if i > 1 {
-			// Before the spacing has passed, a pass sends nothing: the
+			// Before the spacing has passed, Run's pass sends nothing: the
 			// reversal stays pending and still blocks the outbox.
 			sent := len(h.snapshot())
-			if rep, err := f.Drain(ctx); !errors.Is(err, fwd.ErrReversalPending) || rep.Stopped != fwd.StopReversalPending || len(h.snapshot()) != sent {
+			if rep, err := fwd.AutoDrain(ctx, f); !errors.Is(err, fwd.ErrReversalPending) || rep.Stopped != fwd.StopReversalPending || len(h.snapshot()) != sent {
 				t.Fatalf("pass %d before the spacing: err %v, report %+v, %d sends", i, err, rep, len(h.snapshot())-sent)
 			}
 			clk.Advance(txn.DefaultReversalSpacing << (i - 2))
@@ -931,5 +931,36 @@ func TestConfig(t *testing.T) {
 	cfg := f.Config()
 	if cfg.Window != 8 || cfg.GroupSize != 8 || cfg.HardStop != 72*time.Hour || cfg.ReversalRetries != 3 {
 		t.Errorf("defaults %+v", cfg)
+	}
+}
+
+// A Drain a person asked for (posagent sync) sends a pending reversal at
+// once, even right after an attempt; Run's passes wait for the spacing.
+func TestManualDrainIsNotSpaced(t *testing.T) {
+	clk := newClock()
+	j := newJournal(t, clk)
+	rev := pendingReversal(t, j, 2000)
+	h := newHost()
+	fail := true
+	h.reverse = func(c call) error {
+		if fail {
+			return fmt.Errorf("%w: timeout", payment.ErrNoResponse)
+		}
+		return nil
+	}
+	f := newForwarder(t, fwd.Config{}, j, h, clk, nil)
+	if _, err := fwd.AutoDrain(ctx, f); !errors.Is(err, fwd.ErrReversalPending) {
+		t.Fatalf("first attempt: %v", err)
+	}
+	fail = false
+	if _, err := fwd.AutoDrain(ctx, f); !errors.Is(err, fwd.ErrReversalPending) || len(h.snapshot()) != 1 {
+		t.Fatalf("Run's pass within the spacing: %v, %d sends", err, len(h.snapshot()))
+	}
+	rep, err := f.Drain(ctx)
+	if err != nil || rep.Reversed != 1 {
+		t.Fatalf("manual drain: %v %+v", err, rep)
+	}
+	if r := get(t, j, rev.ID); r.State != txn.Reversed {
+		t.Fatalf("reversal %s", r.State)
 	}
 }

@@ -75,7 +75,7 @@ func (f *Forwarder) pass(ctx context.Context, auto bool) (rep Report, err error)
 		rep.Stopped, rep.NotSent = StopLinkDown, len(outbox)
 		return rep, fmt.Errorf("%w: %s", ErrLinkDown, f.link.State().Reason)
 	}
-	if err := f.reversals(ctx, pending, &rep); err != nil {
+	if err := f.reversals(ctx, pending, &rep, auto); err != nil {
 		rep.NotSent = len(outbox)
 		return rep, err
 	}
@@ -106,8 +106,10 @@ func (f *Forwarder) readErr(ctx context.Context, what string, err error) error {
 }
 
 // reversals sends the pending reversals one at a time, in journal order.
-// It returns nil when none is left pending.
-func (f *Forwarder) reversals(ctx context.Context, pending []txn.Record, rep *Report) error {
+// It returns nil when none is left pending. spaced (Run's own passes)
+// leaves a reversal alone until its next attempt is due; a Drain asked
+// for by a person (posagent sync) is not held back, like a sale.
+func (f *Forwarder) reversals(ctx context.Context, pending []txn.Record, rep *Report, spaced bool) error {
 	cctx := context.WithoutCancel(ctx) // results the host gave are recorded even when stopping
 	for _, rec := range pending {
 		if err := ctx.Err(); err != nil {
@@ -125,7 +127,7 @@ func (f *Forwarder) reversals(ctx context.Context, pending []txn.Record, rep *Re
 			continue // reversed or flagged meanwhile
 		}
 		rec = fresh
-		if !rec.ReversalDue(f.clk.Now(), f.cfg.ReversalSpacing) {
+		if spaced && !rec.ReversalDue(f.clk.Now(), f.cfg.ReversalSpacing) {
 			// Attempted a moment ago (by this forwarder or the engine):
 			// the outbox waits behind it until the next attempt is due.
 			rep.Stopped = StopReversalPending
