@@ -157,6 +157,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		go func() { _ = mon.Run(engCtx) }()
 		go func() { _ = fwd.Run(engCtx) }()
 		go printNotices(engCtx, fwd, journal, receipt.Merchant{Name: cfg.Terminal.MerchantName}, loc, log)
+		go refreshAfterPasses(engCtx, fwd, eng)
 	}
 
 	var apiJournal api.Journal

@@ -165,3 +165,26 @@ func (r reportingAcquirer) Reverse(ctx context.Context, rec txn.Record) (txn.Out
 	r.report(err)
 	return out, err
 }
+
+// refreshAfterPasses kicks the engine when a forwarder pass ends, so the
+// engine's queue counts (posagent status "reversals N pending") follow
+// what the forwarder sent instead of waiting for the engine's next pass.
+func refreshAfterPasses(ctx context.Context, fwd *coresync.Forwarder, eng *payment.Engine) {
+	// The channel keeps only the latest value, so a short pass may show
+	// up as its end alone: kick on every "not running" (kicks merge).
+	ch, stop := fwd.WatchProgress()
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p, ok := <-ch:
+			if !ok {
+				return
+			}
+			if !p.Running {
+				eng.Kick()
+			}
+		}
+	}
+}

@@ -599,7 +599,11 @@ func (a *Acquirer) Reverse(ctx context.Context, rec txn.Record) (txn.Outcome, er
 		a.revMu.Unlock()
 		select {
 		case <-c.done:
-			return c.out, c.err
+			if c.err != nil {
+				// One request on the wire: its sender counts the attempt.
+				return c.out, fmt.Errorf("%w: %w", payment.ErrSharedAttempt, c.err)
+			}
+			return c.out, nil
 		case <-ctx.Done():
 			return txn.Outcome{}, fmt.Errorf("%w: waiting for the reversal already in flight: %w", payment.ErrNoResponse, ctx.Err())
 		}

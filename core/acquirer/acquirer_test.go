@@ -757,3 +757,36 @@ func TestAuthorizeBadCardDataIsCardData(t *testing.T) {
 		t.Fatalf("%d requests reached the host", n)
 	}
 }
+
+// When the shared reversal goes unanswered, only the caller whose request
+// it was may count an attempt: the one who joined gets the same error
+// wrapped with payment.ErrSharedAttempt (found in make run: the engine and
+// the forwarder each counted the one request, burning two of the three
+// attempts at once).
+func TestJoinedReversalFailureIsMarkedShared(t *testing.T) {
+	f := newFixture(t, func(x *hostExchange) {
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			x.Drop() // the request arrived; the host hangs up without an answer
+		}()
+	})
+	ctx := ctxTimeout(t, 10*time.Second)
+	rec := testRecord(45, 100)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, errs[i] = f.acq.Reverse(ctx, rec)
+		}(i)
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	if !errors.Is(errs[0], payment.ErrNoResponse) || errors.Is(errs[0], payment.ErrSharedAttempt) {
+		t.Errorf("the sender: %v, want ErrNoResponse, not shared", errs[0])
+	}
+	if !errors.Is(errs[1], payment.ErrNoResponse) || !errors.Is(errs[1], payment.ErrSharedAttempt) {
+		t.Errorf("the joiner: %v, want ErrNoResponse marked ErrSharedAttempt", errs[1])
+	}
+}

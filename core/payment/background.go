@@ -266,6 +266,11 @@ func (e *Engine) reverseOne(ctx context.Context, rec txn.Record) error {
 		e.log.Info("reversal not sent: host unreachable; will retry", "txn", rec.ID, "err", err)
 		return fmt.Errorf("%w: %s: %w", errReversalNotSent, rec.ID, err)
 	}
+	if errors.Is(err, ErrSharedAttempt) {
+		// The forwarder's request, which it counts.
+		e.log.Info("reversal attempt shared with the forwarder; counted there", "txn", rec.ID, "err", err)
+		return fmt.Errorf("%w: %s: %w", errReversalNotSent, rec.ID, err)
+	}
 	after, jerr := e.j.NoteAttempt(ctx, rec.ID, "reversal not acknowledged: "+err.Error())
 	if jerr != nil {
 		return fmt.Errorf("%w: counting a reversal attempt of %s: %w (reversal error: %v)", errJournalOp, rec.ID, jerr, err)

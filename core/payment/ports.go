@@ -73,6 +73,11 @@ var (
 	// sale must not be stored offline either, since its advice could never
 	// be forwarded.
 	ErrCardData = errors.New("card data cannot be sent to the acquirer")
+	// ErrSharedAttempt is wrapped (with the attempt's own error) by a
+	// Reverse that joined a reversal of the same transaction already on
+	// the wire for another caller: one request left, and the caller that
+	// sent it counts the attempt. The joiner must not count it again.
+	ErrSharedAttempt = errors.New("reversal attempt shared with another caller")
 )
 
 // Acquirer sends requests to the acquirer host.

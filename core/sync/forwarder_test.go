@@ -964,3 +964,24 @@ func TestManualDrainIsNotSpaced(t *testing.T) {
 		t.Fatalf("reversal %s", r.State)
 	}
 }
+
+// A reversal attempt that joined the engine's request on the wire
+// (payment.ErrSharedAttempt) is not counted again by the forwarder.
+func TestSharedReversalAttemptNotCountedByForwarder(t *testing.T) {
+	clk := newClock()
+	j := newJournal(t, clk)
+	rev := pendingReversal(t, j, 2000)
+	h := newHost()
+	h.reverse = func(c call) error {
+		return fmt.Errorf("%w: %w", payment.ErrSharedAttempt, payment.ErrNoResponse)
+	}
+	f := newForwarder(t, fwd.Config{}, j, h, clk, nil)
+	for range 3 {
+		if _, err := f.Drain(ctx); !errors.Is(err, fwd.ErrReversalPending) {
+			t.Fatalf("drain: %v", err)
+		}
+	}
+	if r := get(t, j, rev.ID); r.Attempts != 0 || r.State != txn.ReversalPending {
+		t.Fatalf("attempts %d state %s: shared attempts were counted", r.Attempts, r.State)
+	}
+}

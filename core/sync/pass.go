@@ -166,6 +166,11 @@ func (f *Forwarder) reversals(ctx context.Context, pending []txn.Record, rep *Re
 			return fmt.Errorf("%w: reversal of %s: %w", ErrLinkDown, rec.ID, err)
 		}
 		f.noteFailure(err, false)
+		if errors.Is(err, payment.ErrSharedAttempt) {
+			// The engine's request, which it counts.
+			rep.Stopped = StopReversalPending
+			return fmt.Errorf("%w: %s (attempt shared with the engine): %w", ErrReversalPending, rec.ID, err)
+		}
 		if !errors.Is(err, payment.ErrNoResponse) && !unsendable && f.link != nil {
 			f.link.MarkUp() // the host answered (and refused)
 		}
