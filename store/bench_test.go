@@ -70,14 +70,7 @@ func BenchmarkDurableOfflineSale(b *testing.B) { benchSales(b, txn.StoredOffline
 // decoded and its sealed data opened): the boot cost per 1000 records.
 func BenchmarkOpen1000(b *testing.B) {
 	j, _ := newJournal(b)
-	for i := 0; i < 1000; i++ {
-		r := mustCreate(b, j, testPANs[i%len(testPANs)])
-		to := txn.Approved
-		if i%4 == 0 {
-			to = txn.StoredOffline
-		}
-		mustTransition(b, j, r.ID, to)
-	}
+	fillSales(b, j, 1000)
 	path := j.Path()
 	j.Close()
 	o := testOptions(b, path)

@@ -720,19 +720,7 @@ func TestConcurrentReversalsShareOneRequest(t *testing.T) {
 			x.Reply(x.Answer("00"))
 		}()
 	})
-	ctx := ctxTimeout(t, 10*time.Second)
-	rec := testRecord(44, 100)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range errs {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			_, errs[i] = f.acq.Reverse(ctx, rec)
-		}(i)
-		time.Sleep(20 * time.Millisecond)
-	}
-	wg.Wait()
+	errs := reverseTwice(t, f, testRecord(44, 100))
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("caller %d: %v", i, err)
@@ -770,8 +758,20 @@ func TestJoinedReversalFailureIsMarkedShared(t *testing.T) {
 			x.Drop() // the request arrived; the host hangs up without an answer
 		}()
 	})
+	errs := reverseTwice(t, f, testRecord(45, 100))
+	if !errors.Is(errs[0], payment.ErrNoResponse) || errors.Is(errs[0], payment.ErrSharedAttempt) {
+		t.Errorf("the sender: %v, want ErrNoResponse, not shared", errs[0])
+	}
+	if !errors.Is(errs[1], payment.ErrNoResponse) || !errors.Is(errs[1], payment.ErrSharedAttempt) {
+		t.Errorf("the joiner: %v, want ErrNoResponse marked ErrSharedAttempt", errs[1])
+	}
+}
+
+// reverseTwice reverses rec from two callers, the second 20 ms after the
+// first (while the first is on the wire), and returns their errors.
+func reverseTwice(t *testing.T, f *fixture, rec txn.Record) []error {
+	t.Helper()
 	ctx := ctxTimeout(t, 10*time.Second)
-	rec := testRecord(45, 100)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
@@ -783,10 +783,5 @@ func TestJoinedReversalFailureIsMarkedShared(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wg.Wait()
-	if !errors.Is(errs[0], payment.ErrNoResponse) || errors.Is(errs[0], payment.ErrSharedAttempt) {
-		t.Errorf("the sender: %v, want ErrNoResponse, not shared", errs[0])
-	}
-	if !errors.Is(errs[1], payment.ErrNoResponse) || !errors.Is(errs[1], payment.ErrSharedAttempt) {
-		t.Errorf("the joiner: %v, want ErrNoResponse marked ErrSharedAttempt", errs[1])
-	}
+	return errs
 }
