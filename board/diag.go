@@ -2,10 +2,12 @@ package board
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/posagent/posagent/drivers/modem"
+	"github.com/posagent/posagent/drivers/pn532"
 	"github.com/posagent/posagent/drivers/serialio"
 )
 
@@ -71,6 +73,15 @@ func Diagnose(ctx context.Context, d *Devices) Diagnosis {
 	if d.Reader != nil {
 		check("reader", d.readerPort, true, func(ctx context.Context) (string, error) {
 			fw, err := d.Reader.FirmwareVersion(ctx)
+			if errors.Is(err, pn532.ErrNoACK) {
+				// A PN532 that was never woken (power-on, before the first
+				// sale) sleeps in Low VBat mode and acknowledges nothing:
+				// wake it as a sale would, and ask again.
+				if werr := d.Reader.WakeUp(ctx); werr != nil {
+					return "", fmt.Errorf("no firmware version: %w; wake-up: %w", err, werr)
+				}
+				fw, err = d.Reader.FirmwareVersion(ctx)
+			}
 			if err != nil {
 				return "", fmt.Errorf("no firmware version: %w", err)
 			}

@@ -143,6 +143,12 @@ func TestSaleOverEmulatedDevices(t *testing.T) {
 	h := startHost(t, dir)
 	a := startSimAgent(t, dir, simDir, h.addr, "")
 
+	// A technician's first command after make run: diag before any sale,
+	// with the PN532 still asleep in Low VBat mode as it powered up.
+	if out, err := a.cli("diag"); err != nil || strings.Contains(out, "MISSING") || strings.Contains(out, "FAULTY") {
+		t.Fatalf("diag before the first sale: %v\n%s", err, out)
+	}
+
 	for _, c := range []struct{ card, scheme string }{{"unionpay", "UnionPay"}, {"visa", "Visa"}, {"mastercard", "Mastercard"}} {
 		ev := payWithTap(t, a, s, "12.34", c.card)
 		if ev.Record == nil || ev.Record.State != "approved" || ev.Record.Scheme != c.scheme || !strings.Contains(ev.Record.MaskedPAN, "******") {
