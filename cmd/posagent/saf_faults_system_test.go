@@ -183,3 +183,29 @@ max_amount = "300.00"
 		t.Errorf("host holds %d offline advices, want 3", advices)
 	}
 }
+
+// The agent restarts while the host is unreachable (a power cut in a shop
+// whose 4G is down): from the sign-in and keys cached in its journal it
+// takes sales offline from boot, and forwards them once the link returns.
+func TestOfflineFromBoot(t *testing.T) {
+	dir := t.TempDir()
+	h := startHost(t, dir)
+	px := newFaultProxy(t, h.addr)
+	a := startOfflineAgent(t, dir, px.addr())
+	if out, err := a.cli("pay", "1.00"); err != nil || !strings.Contains(out, "approved") {
+		t.Fatalf("online sale (signs in): %v\n%s\n%s", err, out, a.stderr)
+	}
+	a.stop()
+	px.cut()
+	a.start(t)
+	if st := a.statusJSON(t); !st.Engine.Offline.Armed {
+		t.Fatalf("offline not armed at boot with the host unreachable: %+v", st.Engine.Offline)
+	}
+	for _, amt := range []string{"2.00", "3.00"} {
+		if out, err := a.cli("pay", amt); err != nil || !strings.Contains(out, "stored_offline") {
+			t.Fatalf("pay %s after booting offline: %v\n%s\nagent:\n%s", amt, err, out, a.stderr)
+		}
+	}
+	px.restore(t)
+	checkExactlyOnce(t, a, h)
+}
