@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/posagent/posagent/core/payment"
+	coresync "github.com/posagent/posagent/core/sync"
 	"github.com/posagent/posagent/core/txn"
 )
 
@@ -50,5 +51,31 @@ func TestReportingAcquirer(t *testing.T) {
 		if m.ups != 2*c.ups || m.downs != 2*c.downs {
 			t.Errorf("%s: %d ups %d downs, want %d and %d", c.description, m.ups, m.downs, 2*c.ups, 2*c.downs)
 		}
+	}
+}
+
+// Without a terminal, sync --wait prints a line per phase and per tenth of
+// the records, not one per update.
+func TestLineThrottle(t *testing.T) {
+	var l lineThrottle
+	printed := 0
+	feed := func(phase string, done, total int) {
+		if l.due(coresync.Progress{Phase: phase, Done: done, Total: total}) {
+			printed++
+		}
+	}
+	feed("expiry", 0, 0)
+	feed("reversals", 0, 100)
+	for i := 0; i <= 100; i++ {
+		feed("forwarding", i, 100)
+	}
+	feed("", 100, 100)
+	// expiry, reversals, forwarding at 0..10 tenths (11 lines), idle.
+	if printed != 14 {
+		t.Fatalf("%d lines for a 100-record drain, want 14", printed)
+	}
+	var again lineThrottle
+	if !again.due(coresync.Progress{}) || again.due(coresync.Progress{}) {
+		t.Fatal("the first update prints, an identical one does not")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -33,10 +34,21 @@ func cmdSync(ctx context.Context, args []string, stdout io.Writer) error {
 		_, err := fmt.Fprintln(stdout, "drain started; posagent status shows the outbox, posagent sync --wait follows it")
 		return err
 	}
+	var lines lineThrottle
+	tty := isTerminal(stdout)
 	rep, err := cl.SyncDrain(ctx, func(p coresync.Progress) {
-		fmt.Fprintf(stdout, "\r%s", progressLine(p))
+		switch {
+		case tty:
+			fmt.Fprintf(stdout, "\r%s", progressLine(p))
+		case lines.due(p):
+			// A log or a pipe gets whole lines, a few per drain, not a
+			// stream of carriage returns.
+			fmt.Fprintln(stdout, strings.TrimRight(progressLine(p), " "))
+		}
 	})
-	fmt.Fprintln(stdout)
+	if tty {
+		fmt.Fprintln(stdout)
+	}
 	fmt.Fprintf(stdout, "forwarded %d approved, %d declined after forward, %d expired, %d to retry, %d not sent; reversals %d sent, %d failed\n",
 		rep.Approved, rep.Declined, rep.Expired, rep.Retry, rep.NotSent, rep.Reversed, rep.ReversalsFailed)
 	if err != nil {
@@ -67,4 +79,36 @@ func progressLine(p coresync.Progress) string {
 		phase = "idle"
 	}
 	return fmt.Sprintf("[%s] %d/%d%s  %d/min%s  (%s)   ", bar, p.Done, p.Total, amt, p.PerMinute, eta, phase)
+}
+
+// isTerminal reports whether w is a terminal (a character device), where
+// the progress bar redraws itself in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// lineThrottle decides which progress updates get a line of their own
+// when the output is not a terminal: a change of phase, and every tenth
+// of the way through the records.
+type lineThrottle struct {
+	phase string
+	step  int
+	began bool
+}
+
+func (l *lineThrottle) due(p coresync.Progress) bool {
+	step := 0
+	if p.Total > 0 {
+		step = (p.Done + p.Failed) * 10 / p.Total
+	}
+	if l.began && p.Phase == l.phase && step == l.step {
+		return false
+	}
+	l.began, l.phase, l.step = true, p.Phase, step
+	return true
 }
