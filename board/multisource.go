@@ -97,8 +97,26 @@ func (m *MultiSource) ReadCard(ctx context.Context, req payment.CardRequest) (ca
 	return card.Data{}, first
 }
 
+// Prompts of the scanner source (CardRequest.Prompt): the sale goes on
+// waiting, and the customer learns why the scan did nothing.
+const (
+	// PromptNotPaymentCode: a product barcode or another code that is not
+	// a customer's payment code was scanned.
+	PromptNotPaymentCode = "not a payment code: show the payment code in your wallet app"
+	// PromptScanAgain: the scan was unreadable or too long.
+	PromptScanAgain = "scan not readable, scan again"
+)
+
+// prompt tells the sale's screen, when it listens.
+func prompt(req payment.CardRequest, msg string) {
+	if req.Prompt != nil {
+		req.Prompt(msg)
+	}
+}
+
 // scannerSource turns the customer's payment code, read by the scanner,
-// into card data (QR entry, online only). Product barcodes are ignored.
+// into card data (QR entry, online only). Product barcodes are ignored,
+// with a prompt saying so.
 type scannerSource struct {
 	s   *scanner.Serial
 	log *slog.Logger
@@ -115,12 +133,14 @@ func (q *scannerSource) ReadCard(ctx context.Context, req payment.CardRequest) (
 			}
 			if errors.Is(err, scanner.ErrBadScan) {
 				q.log.Warn("bad scan ignored", "err", err)
+				prompt(req, PromptScanAgain)
 				continue
 			}
 			return card.Data{}, err
 		}
 		if !code.Kind.IsPayment() {
 			q.log.Info("scanned a code that is not a payment code; ignored", "kind", code.Kind.String(), "code", code.Masked())
+			prompt(req, PromptNotPaymentCode)
 			continue
 		}
 		return card.Data{
