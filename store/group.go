@@ -113,8 +113,8 @@ func applyChange(tx *bolt.Tx, c Change, now time.Time) (txn.Record, error) {
 	return r, nil
 }
 
-// transition is Transition's change to the record (write.go); the two
-// are kept equal by TestTransitionManyMatchesTransition.
+// transition is the change a state transition makes to a record, for
+// Transition (write.go) and TransitionMany alike.
 func transition(r *txn.Record, to txn.State, out txn.Outcome, reason string, now time.Time) error {
 	if err := txn.CanTransition(r.State, to); err != nil {
 		return err
@@ -132,8 +132,8 @@ func transition(r *txn.Record, to txn.State, out txn.Outcome, reason string, now
 	return nil
 }
 
-// noteAttempt is NoteAttempt's change to the record (write.go); kept
-// equal by TestTransitionManyMatchesTransition.
+// noteAttempt is the change one more counted attempt makes to a record,
+// for NoteAttempt (write.go) and TransitionMany alike.
 func noteAttempt(r *txn.Record, note string, now time.Time) error {
 	if r.State.Final() {
 		return fmt.Errorf("%w: %s is %s, a final state: no attempt to count", txn.ErrIllegalTransition, r.ID, r.State)

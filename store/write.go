@@ -261,20 +261,7 @@ func (j *Journal) Transition(ctx context.Context, id txn.ID, to txn.State, out t
 	var from txn.State
 	rec, err := j.modify(ctx, "transition", id, func(r *txn.Record) error {
 		from = r.State
-		if err := txn.CanTransition(r.State, to); err != nil {
-			return err
-		}
-		r.History = append(r.History, txn.Change{At: now, From: r.State, To: to, Reason: cut(reason)})
-		r.State = to
-		r.Updated = now
-		mergeOutcome(&r.Outcome, out)
-		if to == txn.StoredOffline {
-			r.Offline = true
-		}
-		if to.KeepsNoCardData() {
-			r.Sealed = nil
-		}
-		return nil
+		return transition(r, to, out, reason, now)
 	})
 	if err != nil {
 		return rec, err
@@ -308,19 +295,7 @@ const attemptPrefix = "attempt "
 func (j *Journal) NoteAttempt(ctx context.Context, id txn.ID, note string) (txn.Record, error) {
 	now := j.now()
 	return j.modify(ctx, "note attempt", id, func(r *txn.Record) error {
-		if r.State.Final() {
-			return fmt.Errorf("%w: %s is %s, a final state: no attempt to count", txn.ErrIllegalTransition, r.ID, r.State)
-		}
-		r.Attempts++
-		r.Updated = now
-		c := txn.Change{At: now, From: r.State, To: r.State, Reason: cut(fmt.Sprintf("%s%d: %s", attemptPrefix, r.Attempts, note))}
-		last := &r.History[len(r.History)-1]
-		if last.From == r.State && last.To == r.State && strings.HasPrefix(last.Reason, attemptPrefix) {
-			*last = c
-		} else {
-			r.History = append(r.History, c)
-		}
-		return nil
+		return noteAttempt(r, note, now)
 	})
 }
 
