@@ -462,24 +462,8 @@ func (m *Monitor) setModem(ms ModemState) {
 	}
 }
 
-// withClockTimeout is context.WithTimeout on the injected clock.
+// withClockTimeout is context.WithTimeout on the injected clock; the
+// cause says what timed out.
 func withClockTimeout(ctx context.Context, clk clock.Clock, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	stop := make(chan struct{})
-	timer := clk.After(d) // armed before returning: a test's clock step cannot slip in first
-	go func() {
-		select {
-		case <-timer:
-			cancel(fmt.Errorf("link: probe timed out after %v: %w", d, context.DeadlineExceeded))
-		case <-stop:
-		case <-ctx.Done():
-		}
-	}()
-	var once sync.Once
-	return ctx, func() {
-		once.Do(func() {
-			close(stop)
-			cancel(context.Canceled)
-		})
-	}
+	return clock.WithTimeoutCause(ctx, clk, d, fmt.Errorf("link: probe timed out after %v: %w", d, context.DeadlineExceeded))
 }

@@ -513,24 +513,8 @@ func (f *Forwarder) sendOne(ctx context.Context, rec txn.Record) (Answer, error)
 	return f.sender.Forward(sctx, rec, s)
 }
 
-// withClockTimeout is context.WithTimeout on the injected clock.
+// withClockTimeout is context.WithTimeout on the injected clock; the
+// cause says what timed out.
 func withClockTimeout(ctx context.Context, clk clock.Clock, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	stop := make(chan struct{})
-	timer := clk.After(d) // armed before returning: a test's clock step cannot slip in first
-	go func() {
-		select {
-		case <-timer:
-			cancel(fmt.Errorf("sync: no answer within %v: %w", d, context.DeadlineExceeded))
-		case <-stop:
-		case <-ctx.Done():
-		}
-	}()
-	var once gosync.Once
-	return ctx, func() {
-		once.Do(func() {
-			close(stop)
-			cancel(context.Canceled)
-		})
-	}
+	return clock.WithTimeoutCause(ctx, clk, d, fmt.Errorf("sync: no answer within %v: %w", d, context.DeadlineExceeded))
 }
