@@ -153,12 +153,8 @@ const DefaultReversalSpacing = 15 * time.Second
 // hold it back: an extra attempt is harmless, a reversal stuck behind a
 // wrong stamp is not (invariant 10).
 func (r Record) ReversalDue(now time.Time, spacing time.Duration) bool {
-	if r.Attempts <= 0 || spacing <= 0 {
-		return true
-	}
-	wait := spacing << min(r.Attempts-1, 6)
-	since := now.Sub(r.Updated)
-	return since < 0 || since >= wait
+	next := r.NextReversalAttempt(spacing)
+	return next.IsZero() || now.Before(r.Updated) || !now.Before(next)
 }
 
 // NextReversalAttempt is when ReversalDue becomes true (the zero time when
